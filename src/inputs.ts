@@ -1,0 +1,341 @@
+// Every input is read and validated here, once, into one typed object. Nothing else calls core.getInput.
+import * as core from '@actions/core'
+import { isIP } from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { z } from 'zod'
+import {
+  DEFAULT_HANDOFF_PATH,
+  DEFAULT_HF_ENDPOINT,
+  DEFAULT_LLAMA_CPP_REF,
+  DEFAULT_LLAMA_CPP_REPO,
+  DEFAULT_POOL_ID,
+  Input,
+  type InputName,
+} from './constants.js'
+import { InputError } from './errors.js'
+import { parseModelRef, type ModelRef } from './model/ref.js'
+import { gitRefProblem } from './util/git-ref.js'
+import { Invalid, parseUrl } from './util/invalid.js'
+
+export type Backend = 'auto' | 'cpu' | 'cuda' | 'vulkan' | 'hip'
+export type RemoteCache = 'none' | 'engine' | 'model' | 'all'
+
+export interface ActionInputs {
+  model: ModelRef
+  modelDigest: string | undefined
+  hfToken: string | undefined
+  hfEndpoint: string
+  llamaCppRepo: string
+  llamaCppRef: string
+  llamaServerPath: string | undefined
+  backend: Backend
+  cudaArchitectures: string | undefined
+  cmakeArgs: string[]
+  buildJobs: number
+  cacheDir: string
+  cacheMaxSizeBytes: number | undefined
+  remoteCache: RemoteCache
+  verify: 'quick' | 'full'
+  start: boolean
+  host: string
+  port: number
+  ctxSize: number | undefined
+  gpuLayers: number | 'all' | undefined
+  parallel: number
+  serverArgs: string[]
+  apiKey: string | undefined
+  devices: number[] | undefined
+  gpuPolicy: 'vram-only' | 'allow-offload'
+  healthTimeoutSeconds: number
+  handoffPath: string
+  poolId: string
+}
+
+/** Defaults that action.yml declares too (a test keeps the two equal); applied when an input is empty. */
+export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
+  [Input.LlamaCppRepo]: DEFAULT_LLAMA_CPP_REPO,
+  [Input.LlamaCppRef]: DEFAULT_LLAMA_CPP_REF,
+  [Input.Backend]: 'auto',
+  [Input.RemoteCache]: 'engine',
+  [Input.Verify]: 'quick',
+  [Input.Start]: 'true',
+  [Input.Host]: '127.0.0.1',
+  [Input.Port]: '0',
+  [Input.Parallel]: '1',
+  [Input.GpuPolicy]: 'vram-only',
+  [Input.HealthTimeout]: '600',
+  [Input.HandoffPath]: DEFAULT_HANDOFF_PATH,
+  [Input.PoolId]: DEFAULT_POOL_ID,
+}
+
+const SECRET_INPUTS: ReadonlySet<InputName> = new Set([Input.HfToken, Input.ApiKey])
+
+/** What the parser needs from the runner's environment. */
+export interface InputContext {
+  env: NodeJS.ProcessEnv
+  cpuCount: number
+  homeDir: string
+}
+
+/** Reads every declared input from the runner, masks the secrets first, and parses them. */
+export function readInputs(): ActionInputs {
+  const raw = {} as Record<InputName, string>
+  for (const name of Object.values(Input)) raw[name] = core.getInput(name)
+  for (const name of SECRET_INPUTS) if (raw[name]) core.setSecret(raw[name])
+  if (process.env.HF_TOKEN) core.setSecret(process.env.HF_TOKEN)
+  return parseInputs(raw, { env: process.env, cpuCount: os.availableParallelism(), homeDir: os.homedir() })
+}
+
+/** Pure: raw input strings in, one typed object out, or an InputError that lists every bad input. */
+export function parseInputs(raw: Partial<Record<InputName, string>>, ctx: InputContext): ActionInputs {
+  const values = {} as Record<InputName, string>
+  for (const name of Object.values(Input)) values[name] = (raw[name] ?? '').trim() || (INPUT_DEFAULTS[name] ?? '')
+  const result = schema(ctx).safeParse(values)
+  if (result.success) return result.data
+  const problems = result.error.issues.map((issue) => {
+    const name = String(issue.path[0]) as InputName
+    const given = SECRET_INPUTS.has(name) ? 'is not valid' : `is ${JSON.stringify(values[name])}`
+    return `Input '${name}' ${given}: expected ${issue.message}.`
+  })
+  throw new InputError(problems)
+}
+
+// A field: the trimmed string goes through `parse`, which returns the typed value or throws Invalid.
+function field<T>(parse: (value: string) => T) {
+  return z.string().transform((value, ctx): T => {
+    try {
+      return parse(value)
+    } catch (error) {
+      if (!(error instanceof Invalid)) throw error
+      ctx.addIssue({ code: 'custom', message: error.expected })
+      return z.NEVER
+    }
+  })
+}
+
+const optional =
+  <T>(parse: (value: string) => T) =>
+  (value: string): T | undefined =>
+    value === '' ? undefined : parse(value)
+
+function integer(min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new Invalid(`a whole number from ${min} to ${max}`)
+    }
+    return Number(value)
+  }
+}
+
+function oneOf<const T extends string>(choices: readonly T[]) {
+  return (value: string): T => {
+    if (!(choices as readonly string[]).includes(value)) throw new Invalid(`one of ${choices.map((c) => `'${c}'`).join(', ')}`)
+    return value as T
+  }
+}
+
+// YAML 1.2 core schema booleans, as core.getBooleanInput accepts them; anything else is an error, not false.
+function boolean(value: string): boolean {
+  if (['true', 'True', 'TRUE'].includes(value)) return true
+  if (['false', 'False', 'FALSE'].includes(value)) return false
+  throw new Invalid("'true' or 'false'")
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }
+/** `200G`, `512M`, `1.5T`, `200GiB`, `200GB`, or bytes; units are powers of 1024. */
+export function parseSize(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(value)
+  const unit = SIZE_UNITS[(m?.[2] ?? '').toUpperCase()]
+  if (!m || unit === undefined || Number(m[1]) <= 0) throw new Invalid('a size such as 200G, 512M or 1.5T (powers of 1024)')
+  return Math.floor(Number(m[1]) * unit)
+}
+
+/**
+ * Splits `cmake-args` or `server-args` on white space and new lines. There is no shell: quotes would reach the
+ * program as literal characters, so an argument that starts with a quote or splits a quoted value is refused
+ * rather than silently mangled.
+ */
+export function splitArgs(value: string): string[] {
+  const args = value.split(/\s+/).filter((a) => a !== '')
+  const quoted = args.find((a) => /^["']/.test(a) || (a.match(/"/g)?.length ?? 0) % 2 === 1)
+  if (quoted !== undefined) {
+    throw new Invalid(`arguments separated by white space, without quotes (no shell reads them; ${quoted} would keep its quote)`)
+  }
+  return args
+}
+
+// llama-server flags (llama.cpp common/arg.cpp) that the action sets from its own inputs: in server-args they
+// would make the action wait on the wrong address, serve a model it did not verify, or put a secret into argv.
+const RESERVED_SERVER_FLAGS: Record<string, string> = {
+  '-m': Input.Model,
+  '--model': Input.Model,
+  '-mu': Input.Model,
+  '--model-url': Input.Model,
+  '-hf': Input.Model,
+  '-hfr': Input.Model,
+  '--hf-repo': Input.Model,
+  '-hff': Input.Model,
+  '--hf-file': Input.Model,
+  '-dr': Input.Model,
+  '--docker-repo': Input.Model,
+  '-hft': Input.HfToken,
+  '--hf-token': Input.HfToken,
+  '--host': Input.Host,
+  '--port': Input.Port,
+  '--api-key': Input.ApiKey,
+  '--api-key-file': Input.ApiKey,
+  '-c': Input.CtxSize,
+  '--ctx-size': Input.CtxSize,
+  '-ngl': Input.GpuLayers,
+  '--gpu-layers': Input.GpuLayers,
+  '--n-gpu-layers': Input.GpuLayers,
+  '-np': Input.Parallel,
+  '--parallel': Input.Parallel,
+}
+
+function serverArgs(value: string): string[] {
+  const args = splitArgs(value)
+  for (const arg of args) {
+    const flag = arg.split('=')[0] ?? arg
+    const input = RESERVED_SERVER_FLAGS[flag]
+    if (input) throw new Invalid(`llama-server arguments other than ${flag}, which the '${input}' input sets`)
+  }
+  return args
+}
+
+function host(value: string): string {
+  const hostname = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i
+  if (isIP(value) === 0 && !hostname.test(value)) throw new Invalid('an IP address or a host name')
+  return value
+}
+
+function gpuLayers(value: string): number | 'all' {
+  if (value === 'all') return 'all'
+  return integer(0, 100_000)(value)
+}
+
+function devices(value: string): number[] {
+  const list = value.split(',').map((d) => d.trim())
+  if (!list.every((d) => /^\d+$/.test(d)) || new Set(list).size !== list.length) {
+    throw new Invalid('GPU indices separated by commas, each once, e.g. 0,1')
+  }
+  return list.map(Number)
+}
+
+function digest(value: string): string {
+  if (!/^sha256:[0-9a-f]{64}$/.test(value)) throw new Invalid('sha256:<64 lowercase hex digits>')
+  return value
+}
+
+function httpUrl(value: string): string {
+  const url = parseUrl(value, 'an http(s):// URL')
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Invalid('an http(s):// URL')
+  return url.href.replace(/\/+$/, '')
+}
+
+function gitRef(value: string): string {
+  const problem = gitRefProblem(value)
+  if (problem) throw new Invalid(`a tag, branch or commit that git accepts as a ref name, but ${problem}`)
+  return value
+}
+
+function repo(value: string): string {
+  if (value.startsWith('-')) throw new Invalid("a git URL or a local path, not starting with '-'")
+  return value
+}
+
+function poolId(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(value)) {
+    throw new Invalid("1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+  }
+  return value
+}
+
+function cudaArchitectures(value: string): string {
+  // CMAKE_CUDA_ARCHITECTURES: '86', '86-real', '75;86;89', 'native', 'all', 'all-major'.
+  const list = value.split(/[;,\s]+/).filter(Boolean)
+  if (list.length === 0 || !list.every((a) => /^(\d{2,3}[a-z]?(-real|-virtual)?|native|all|all-major)$/.test(a))) {
+    throw new Invalid("CUDA architectures such as '89', '86-real' or '75;86;89'")
+  }
+  return list.join(';')
+}
+
+function schema(ctx: InputContext) {
+  const workspace = ctx.env.GITHUB_WORKSPACE || process.cwd()
+  const inWorkspace = (value: string) => path.resolve(workspace, value)
+  return z
+    .object({
+      [Input.Model]: field((v) => parseModelRef(v, workspace)),
+      [Input.ModelDigest]: field(optional(digest)),
+      [Input.HfToken]: field((v) => v || ctx.env.HF_TOKEN || undefined),
+      [Input.HfEndpoint]: field((v) => httpUrl(v || ctx.env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT)),
+      [Input.LlamaCppRepo]: field(repo),
+      [Input.LlamaCppRef]: field(gitRef),
+      [Input.LlamaServerPath]: field(optional(inWorkspace)),
+      [Input.Backend]: field(oneOf(['auto', 'cpu', 'cuda', 'vulkan', 'hip'])),
+      [Input.CudaArchitectures]: field(optional(cudaArchitectures)),
+      [Input.CmakeArgs]: field(splitArgs),
+      [Input.BuildJobs]: field((v) => (v === '' ? ctx.cpuCount : integer(1, 1024)(v))),
+      [Input.CacheDir]: field((v) => (v ? inWorkspace(v) : defaultCacheDir(ctx))),
+      [Input.CacheMaxSize]: field(optional(parseSize)),
+      [Input.RemoteCache]: field(oneOf(['none', 'engine', 'model', 'all'])),
+      [Input.Verify]: field(oneOf(['quick', 'full'])),
+      [Input.Start]: field(boolean),
+      [Input.Host]: field(host),
+      [Input.Port]: field(integer(0, 65535)),
+      [Input.CtxSize]: field(optional(integer(1, 16_777_216))),
+      [Input.GpuLayers]: field(optional(gpuLayers)),
+      [Input.Parallel]: field(integer(1, 1024)),
+      [Input.ServerArgs]: field(serverArgs),
+      [Input.ApiKey]: field((v) => v || undefined),
+      [Input.Devices]: field(optional(devices)),
+      [Input.GpuPolicy]: field(oneOf(['vram-only', 'allow-offload'])),
+      [Input.HealthTimeout]: field(integer(1, 86_400)),
+      [Input.HandoffPath]: field(inWorkspace),
+      [Input.PoolId]: field(poolId),
+    })
+    .transform(
+      (v): ActionInputs => ({
+        model: v[Input.Model],
+        modelDigest: v[Input.ModelDigest],
+        hfToken: v[Input.HfToken],
+        hfEndpoint: v[Input.HfEndpoint],
+        llamaCppRepo: v[Input.LlamaCppRepo],
+        llamaCppRef: v[Input.LlamaCppRef],
+        llamaServerPath: v[Input.LlamaServerPath],
+        backend: v[Input.Backend],
+        cudaArchitectures: v[Input.CudaArchitectures],
+        cmakeArgs: v[Input.CmakeArgs],
+        buildJobs: v[Input.BuildJobs],
+        cacheDir: v[Input.CacheDir],
+        cacheMaxSizeBytes: v[Input.CacheMaxSize],
+        remoteCache: v[Input.RemoteCache],
+        verify: v[Input.Verify],
+        start: v[Input.Start],
+        host: v[Input.Host],
+        port: v[Input.Port],
+        ctxSize: v[Input.CtxSize],
+        gpuLayers: v[Input.GpuLayers],
+        parallel: v[Input.Parallel],
+        serverArgs: v[Input.ServerArgs],
+        apiKey: v[Input.ApiKey],
+        devices: v[Input.Devices],
+        gpuPolicy: v[Input.GpuPolicy],
+        healthTimeoutSeconds: v[Input.HealthTimeout],
+        handoffPath: perPoolHandoffPath(v[Input.HandoffPath], v[Input.PoolId], workspace),
+        poolId: v[Input.PoolId],
+      }),
+    )
+}
+
+/** The default handoff file is per pool, so that two pools in one job never overwrite each other. */
+function perPoolHandoffPath(resolved: string, pool: string, workspace: string): string {
+  if (pool === DEFAULT_POOL_ID || resolved !== path.resolve(workspace, DEFAULT_HANDOFF_PATH)) return resolved
+  return resolved.replace(/\.json$/, `-${pool}.json`)
+}
+
+function defaultCacheDir(ctx: InputContext): string {
+  const base = ctx.env.RUNNER_TOOL_CACHE || ctx.env.XDG_CACHE_HOME || path.join(ctx.homeDir, '.cache')
+  return path.join(base, 'setup-llama-server')
+}

@@ -1,0 +1,54 @@
+// Reads a GGUF file's header with Hugging Face's maintained parser; rejects anything llama.cpp would not load.
+import { gguf } from '@huggingface/gguf'
+import { ModelError } from '../errors.js'
+
+/** What the rest of the action needs from a model's header (the handoff, and later the VRAM estimate). */
+export interface GgufInfo {
+  version: number
+  architecture: string
+  contextLength: number | null
+  blockCount: number | null
+  embeddingLength: number | null
+  headCount: number | null
+  headCountKv: number | null
+  fileType: number | null
+  tensorCount: number
+}
+
+export async function readGgufInfo(file: string): Promise<GgufInfo> {
+  let parsed: Awaited<ReturnType<typeof gguf>>
+  try {
+    parsed = await gguf(file, { allowLocalFile: true })
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error)
+    throw new ModelError(`${file} is not a GGUF model llama.cpp can load (${why})`)
+  }
+  const { metadata, tensorInfos } = parsed
+  // llama.cpp reads GGUF versions 2 and 3; version 1 files predate 64-bit sizes and are refused.
+  if (metadata.version !== 2 && metadata.version !== 3) {
+    throw new ModelError(`${file} is GGUF version ${metadata.version}; llama.cpp needs version 2 or 3`)
+  }
+  const kv = metadata as Record<string, unknown>
+  const architecture = kv['general.architecture']
+  if (typeof architecture !== 'string' || architecture === '') {
+    throw new ModelError(`${file} has no general.architecture in its GGUF header`)
+  }
+  const num = (key: string): number | null => {
+    const value = kv[`${architecture}.${key}`]
+    if (typeof value === 'number') return value
+    if (typeof value === 'bigint') return Number(value)
+    return null
+  }
+  const fileType = kv['general.file_type']
+  return {
+    version: metadata.version,
+    architecture,
+    contextLength: num('context_length'),
+    blockCount: num('block_count'),
+    embeddingLength: num('embedding_length'),
+    headCount: num('attention.head_count'),
+    headCountKv: num('attention.head_count_kv'),
+    fileType: typeof fileType === 'number' ? fileType : null,
+    tensorCount: tensorInfos.length,
+  }
+}

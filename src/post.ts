@@ -1,0 +1,43 @@
+// The post step (runs always): stop the server that main started, if it still is ours, and show its log.
+import * as core from '@actions/core'
+import { STOP_GRACE_MS } from './constants.js'
+import { errorMessage } from './errors.js'
+import { logTail } from './server/log-tail.js'
+import { groupAlive, processStartTime } from './server/process-identity.js'
+import { stopProcessGroup } from './server/stop.js'
+import { readServerState } from './state.js'
+
+export async function runPost(): Promise<void> {
+  try {
+    const server = readServerState()
+    if (!server) {
+      core.info('No server was started by this action: nothing to stop.')
+      return
+    }
+    await stopServer(server.pid, server.startTime)
+    const tail = await logTail(server.logPath, 100)
+    core.startGroup(`llama-server log (last 100 lines of ${server.logPath})`)
+    core.info(tail || '(empty)')
+    core.endGroup()
+  } catch (error) {
+    // A post step that cannot clean up must say so loudly: the next job on this runner would inherit the mess.
+    core.setFailed(`Could not stop llama-server: ${errorMessage(error)}`)
+  }
+}
+
+async function stopServer(pid: number, startTime: string): Promise<void> {
+  const now = processStartTime(pid)
+  if (now !== undefined && now !== startTime) {
+    core.warning(`pid ${pid} is no longer the llama-server this job started (its start time differs); not signalling it.`)
+    return
+  }
+  // The leader may be gone while processes it forked still hold its group; a group id is not reused while any
+  // member lives, so the group is still ours.
+  if (now === undefined && !groupAlive(pid)) {
+    core.info(`llama-server (pid ${pid}) had already exited.`)
+    return
+  }
+  const result = await stopProcessGroup(pid, STOP_GRACE_MS)
+  const how = { 'not-running': 'had already exited', terminated: 'stopped with SIGTERM', killed: `did not stop within ${STOP_GRACE_MS / 1000} s of SIGTERM and was killed` }[result]
+  core.info(`llama-server (pid ${pid}) ${how}.`)
+}

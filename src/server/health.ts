@@ -1,0 +1,52 @@
+// Readiness: llama-server answers /health with 503 while it loads the model and 200 once it can serve.
+// /v1/models answers before the model is loaded, so it is never used for this.
+import * as core from '@actions/core'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { ServerError } from '../errors.js'
+
+export interface HealthWait {
+  url: string
+  apiKey: string | undefined
+  timeoutMs: number
+  /** Settles when the server process exits: waiting stops at once. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  intervalMs?: number
+}
+
+export async function waitForHealth(wait: HealthWait): Promise<{ readyAfterMs: number }> {
+  const started = Date.now()
+  const interval = wait.intervalMs ?? 25
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined
+  let spawnError: unknown
+  wait.exited.then(
+    (e) => (exit = e),
+    (error: unknown) => (spawnError = error),
+  )
+  const headers: Record<string, string> = wait.apiKey ? { Authorization: `Bearer ${wait.apiKey}` } : {}
+  let last = 'no answer yet'
+  let nextNotice = started + 10_000
+  while (true) {
+    if (spawnError) throw spawnError
+    if (exit) {
+      const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`
+      throw new ServerError(`llama-server ${how} before it was ready`)
+    }
+    const elapsed = Date.now() - started
+    if (elapsed > wait.timeoutMs) {
+      throw new ServerError(`llama-server was not ready within ${wait.timeoutMs / 1000} s (last answer from ${wait.url}/health: ${last})`)
+    }
+    try {
+      const response = await fetch(`${wait.url}/health`, { headers, signal: AbortSignal.timeout(2_000) })
+      await response.arrayBuffer()
+      if (response.status === 200) return { readyAfterMs: Date.now() - started }
+      last = `HTTP ${response.status}`
+    } catch (error) {
+      last = (error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message
+    }
+    if (Date.now() >= nextNotice) {
+      core.info(`Waiting for ${wait.url}/health: ${last} after ${Math.round((Date.now() - started) / 1000)} s`)
+      nextNotice += 10_000
+    }
+    await Promise.race([sleep(interval), wait.exited.catch(() => undefined)])
+  }
+}

@@ -1,0 +1,87 @@
+// Start llama-server for the job and wait until it can serve; on any failure, stop what was started.
+import * as core from '@actions/core'
+import os from 'node:os'
+import path from 'node:path'
+import { STOP_GRACE_MS } from '../constants.js'
+import { ServerError } from '../errors.js'
+import type { ActionInputs } from '../inputs.js'
+import { saveServerState } from '../state.js'
+import { httpUrl, localAddress, serverArgv } from './argv.js'
+import { waitForHealth } from './health.js'
+import { launchServer } from './launch.js'
+import { logTail } from './log-tail.js'
+import { findFreePort } from './port.js'
+import { stopProcessGroup } from './stop.js'
+
+export interface RunningServer {
+  pid: number
+  host: string
+  port: number
+  url: string
+  argv: string[]
+  logPath: string
+  startedAt: string
+  readyAfterMs: number
+}
+
+type ServerInputs = Pick<
+  ActionInputs,
+  'host' | 'port' | 'ctxSize' | 'gpuLayers' | 'parallel' | 'serverArgs' | 'apiKey' | 'healthTimeoutSeconds' | 'poolId'
+>
+
+const LOG_TAIL_LINES = 30
+
+export async function startServer(binary: string, modelPath: string, inputs: ServerInputs): Promise<RunningServer> {
+  const port = inputs.port === 0 ? await findFreePort(inputs.host) : inputs.port
+  const argv = serverArgv({
+    modelPath,
+    host: inputs.host,
+    port,
+    ctxSize: inputs.ctxSize,
+    gpuLayers: inputs.gpuLayers,
+    parallel: inputs.parallel,
+    extra: inputs.serverArgs,
+  })
+  const logPath = path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'setup-llama-server', `llama-server-${inputs.poolId}-${Date.now()}.log`)
+  core.info(`Starting ${binary} ${argv.join(' ')}`)
+  core.info(`Its log: ${logPath}`)
+  const startedAt = new Date().toISOString()
+  const launched = launchServer(binary, argv, serverEnv(process.env, inputs.apiKey), logPath)
+  if (launched.pid === -1) {
+    await launched.exited
+    throw new ServerError(`could not start ${binary}`)
+  }
+  // Saved before waiting: if this step fails, times out or is cancelled from here on, post still stops it.
+  saveServerState({ pid: launched.pid, startTime: launched.startTime, logPath })
+  const url = httpUrl(inputs.host, port)
+  core.info(`Waiting up to ${inputs.healthTimeoutSeconds} s for ${url}/health to answer 200`)
+  try {
+    const { readyAfterMs } = await waitForHealth({
+      url: httpUrl(localAddress(inputs.host), port),
+      apiKey: inputs.apiKey,
+      timeoutMs: inputs.healthTimeoutSeconds * 1000,
+      exited: launched.exited,
+    })
+    core.info(`llama-server is ready at ${url} after ${(readyAfterMs / 1000).toFixed(2)} s (pid ${launched.pid})`)
+    return { pid: launched.pid, host: inputs.host, port, url, argv, logPath, startedAt, readyAfterMs }
+  } catch (error) {
+    await stopProcessGroup(launched.pid, STOP_GRACE_MS)
+    const tail = await logTail(logPath, LOG_TAIL_LINES)
+    const message = error instanceof Error ? error.message : String(error)
+    throw new ServerError(`${message}. Last lines of ${logPath}:\n${tail || '(the log is empty)'}`)
+  }
+}
+
+/**
+ * The server's environment: the job's, without what the runner passes only to this action (its inputs, which
+ * hold secrets, and its service tokens), plus the API key, which llama-server reads from LLAMA_API_KEY.
+ */
+export function serverEnv(env: NodeJS.ProcessEnv, apiKey: string | undefined): NodeJS.ProcessEnv {
+  const result: NodeJS.ProcessEnv = {}
+  for (const [name, value] of Object.entries(env)) {
+    if (/^(INPUT_|STATE_)/.test(name) || /^ACTIONS_(RUNTIME_TOKEN|ID_TOKEN_REQUEST_TOKEN)$/.test(name)) continue
+    result[name] = value
+  }
+  if (apiKey) result.LLAMA_API_KEY = apiKey
+  return result
+}

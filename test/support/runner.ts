@@ -1,0 +1,193 @@
+// Runs the bundled dist/ entry points exactly as the GitHub runner does: inputs as INPUT_<NAME> variables (with
+// the defaults of action.yml filled in, as the runner fills them), file commands in GITHUB_OUTPUT, GITHUB_STATE
+// and GITHUB_STEP_SUMMARY, then the post entry point with the saved state as STATE_<name> variables. Every
+// end-to-end test goes through here.
+import { spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parse as parseYaml } from 'yaml'
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+
+interface ActionYml {
+  inputs: Record<string, { default?: string; required?: boolean; description: string }>
+  outputs: Record<string, { description: string }>
+  runs: { using: string; main: string; post: string; 'post-if'?: string }
+}
+
+export function actionYml(): ActionYml {
+  return parseYaml(readFileSync(path.join(ROOT, 'action.yml'), 'utf8')) as ActionYml
+}
+
+/** The directories one job has: its workspace and the runner's temp and tool cache. */
+export interface JobDirs {
+  root: string
+  workspace: string
+  temp: string
+  toolCache: string
+}
+
+export function newJobDirs(): JobDirs {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'sls-job-'))
+  const dirs = { root, workspace: path.join(root, 'workspace'), temp: path.join(root, 'temp'), toolCache: path.join(root, 'tool-cache') }
+  for (const dir of [dirs.workspace, dirs.temp, dirs.toolCache]) mkdirSync(dir, { recursive: true })
+  return dirs
+}
+
+export interface StepResult {
+  exitCode: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+  /** name → value from GITHUB_OUTPUT */
+  outputs: Record<string, string>
+  /** name → value from GITHUB_STATE */
+  state: Record<string, string>
+  summary: string
+  /** The `::error::` messages the step printed (core.setFailed prints one). */
+  errors: string[]
+}
+
+export interface MainOptions {
+  inputs: Record<string, string>
+  dirs?: JobDirs
+  env?: Record<string, string>
+  /** Send this signal to the step once its stdout matches, as the runner does when a job is cancelled. */
+  cancel?: { when: RegExp; signal: NodeJS.Signals }
+  timeoutMs?: number
+}
+
+export interface MainRun extends StepResult {
+  dirs: JobDirs
+  /** The job's RUNNER_TRACKING_ID: every process the action started carries it in its environment. */
+  trackingId: string
+  env: Record<string, string>
+}
+
+export async function runMain(options: MainOptions): Promise<MainRun> {
+  const dirs = options.dirs ?? newJobDirs()
+  const trackingId = `github_${randomUUID()}`
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? os.homedir(),
+    GITHUB_ACTIONS: 'true',
+    GITHUB_WORKSPACE: dirs.workspace,
+    RUNNER_TEMP: dirs.temp,
+    RUNNER_TOOL_CACHE: dirs.toolCache,
+    RUNNER_OS: 'Linux',
+    RUNNER_ARCH: os.arch() === 'arm64' ? 'ARM64' : 'X64',
+    RUNNER_TRACKING_ID: trackingId,
+    ...options.env,
+  }
+  const declared = actionYml().inputs
+  for (const [name, spec] of Object.entries(declared)) {
+    if (spec.default !== undefined) env[inputVariable(name)] = spec.default
+  }
+  for (const [name, value] of Object.entries(options.inputs)) {
+    if (!(name in declared)) throw new Error(`test gives input '${name}', which action.yml does not declare`)
+    env[inputVariable(name)] = value
+  }
+  const result = await runStep('main', env, dirs, options)
+  return { ...result, dirs, trackingId, env }
+}
+
+/** Runs the post entry point after `main`, with what main saved as STATE_<name>. */
+export async function runPost(main: MainRun): Promise<StepResult> {
+  const env = { ...main.env }
+  for (const [name, value] of Object.entries(main.state)) env[`STATE_${name}`] = value
+  return await runStep('post', env, main.dirs, {})
+}
+
+/** The runner's rule: upper-case, spaces to '_', hyphens kept. */
+export function inputVariable(name: string): string {
+  return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`
+}
+
+async function runStep(entry: 'main' | 'post', baseEnv: Record<string, string>, dirs: JobDirs, options: Pick<MainOptions, 'cancel' | 'timeoutMs'>): Promise<StepResult> {
+  const files = path.join(dirs.root, `${entry}-${randomUUID()}`)
+  mkdirSync(files)
+  const env = {
+    ...baseEnv,
+    GITHUB_OUTPUT: path.join(files, 'output'),
+    GITHUB_STATE: path.join(files, 'state'),
+    GITHUB_STEP_SUMMARY: path.join(files, 'summary'),
+  }
+  for (const file of [env.GITHUB_OUTPUT, env.GITHUB_STATE, env.GITHUB_STEP_SUMMARY]) writeFileSync(file, '')
+  const script = path.join(ROOT, actionYml().runs[entry])
+  const child = spawn(process.execPath, [script], { env, cwd: dirs.workspace, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  let cancelled = false
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString()
+    if (options.cancel && !cancelled && options.cancel.when.test(stdout)) {
+      cancelled = true
+      child.kill(options.cancel.signal)
+    }
+  })
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const timeoutMs = options.timeoutMs ?? 60_000
+  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`${entry} did not finish within ${timeoutMs} ms; stdout so far:\n${stdout}\nstderr:\n${stderr}`))
+    }, timeoutMs)
+    // 'close', not 'exit': a step is over when its pipes are closed, and a child left holding them would hang it.
+    child.once('close', (c, s) => {
+      clearTimeout(timer)
+      resolve({ code: c, signal: s })
+    })
+  })
+  return {
+    exitCode: code,
+    signal,
+    stdout,
+    stderr,
+    outputs: parseFileCommands(readFileSync(env.GITHUB_OUTPUT, 'utf8')),
+    state: parseFileCommands(readFileSync(env.GITHUB_STATE, 'utf8')),
+    summary: readFileSync(env.GITHUB_STEP_SUMMARY, 'utf8'),
+    errors: [...stdout.matchAll(/^::error::(.*)$/gm)].map((m) => decodeCommandData(m[1] ?? '')),
+  }
+}
+
+/** Parses `name<<DELIMITER\nvalue\nDELIMITER\n` blocks (and the older `name=value` lines) as the runner does. */
+export function parseFileCommands(text: string): Record<string, string> {
+  const result: Record<string, string> = {}
+  const lines = text.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? ''
+    const heredoc = /^([^=<]+)<<(.+)$/.exec(line)
+    if (heredoc) {
+      const [, name = '', delimiter] = heredoc
+      const value: string[] = []
+      while (++i < lines.length && lines[i] !== delimiter) value.push(lines[i] ?? '')
+      if (i >= lines.length) throw new Error(`file command ${name} has no closing delimiter`)
+      result[name] = value.join('\n')
+    } else if (line.includes('=')) {
+      result[line.slice(0, line.indexOf('='))] = line.slice(line.indexOf('=') + 1)
+    }
+  }
+  return result
+}
+
+function decodeCommandData(s: string): string {
+  return s.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%25/g, '%')
+}
+
+/** Live processes (not zombies) whose environment holds this RUNNER_TRACKING_ID: the runner's own test. */
+export function processesWithTrackingId(trackingId: string): number[] {
+  const found: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const environ = readFileSync(`/proc/${entry}/environ`, 'latin1')
+      if (environ.split('\0').includes(`RUNNER_TRACKING_ID=${trackingId}`)) found.push(Number(entry))
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found
+}

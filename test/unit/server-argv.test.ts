@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest'
+import { httpUrl, localAddress, serverArgv } from '../../src/server/argv.js'
+import { serverEnv } from '../../src/server/start.js'
+
+describe('serverArgv', () => {
+  const base = { modelPath: '/m.gguf', host: '127.0.0.1', port: 8080, ctxSize: undefined, gpuLayers: undefined, parallel: 1, extra: [] }
+  it('gives model, address and slots, and nothing the user did not ask for', () => {
+    expect(serverArgv(base)).toEqual(['--model', '/m.gguf', '--host', '127.0.0.1', '--port', '8080', '--parallel', '1'])
+  })
+  it('adds ctx-size, gpu-layers and the extra arguments in order', () => {
+    expect(serverArgv({ ...base, ctxSize: 4096, gpuLayers: 'all', parallel: 4, extra: ['--flash-attn', 'on'] })).toEqual([
+      '--model', '/m.gguf', '--host', '127.0.0.1', '--port', '8080', '--ctx-size', '4096', '--n-gpu-layers', 'all',
+      '--parallel', '4', '--flash-attn', 'on',
+    ])
+  })
+})
+
+describe('addresses', () => {
+  it.each([
+    ['127.0.0.1', 9000, 'http://127.0.0.1:9000', '127.0.0.1'],
+    ['0.0.0.0', 9000, 'http://0.0.0.0:9000', '127.0.0.1'],
+    ['::1', 9000, 'http://[::1]:9000', '::1'],
+    ['::', 9000, 'http://[::]:9000', '::1'],
+    ['localhost', 80, 'http://localhost:80', 'localhost'],
+  ])('%s', (host, port, url, local) => {
+    expect(httpUrl(host, port)).toBe(url)
+    expect(localAddress(host)).toBe(local)
+  })
+})
+
+describe('serverEnv', () => {
+  it("drops the action's inputs and runner tokens, and passes the API key as LLAMA_API_KEY", () => {
+    const env = serverEnv(
+      { PATH: '/bin', 'INPUT_API-KEY': 'k', 'INPUT_HF-TOKEN': 't', STATE_server: '{}', ACTIONS_RUNTIME_TOKEN: 'r', RUNNER_TRACKING_ID: 'id' },
+      'k',
+    )
+    expect(env).toEqual({ PATH: '/bin', RUNNER_TRACKING_ID: 'id', LLAMA_API_KEY: 'k' })
+  })
+})
