@@ -4,9 +4,9 @@ import { failStep } from './errors.js'
 import { provisionEngine } from './engine/provision.js'
 import { buildHandoff, writeHandoff } from './handoff.js'
 import { readInputs } from './inputs.js'
-import { provisionModel } from './model/provision.js'
+import { evictModels, leaseModel, provisionModel } from './model/provision.js'
 import { setProvisionOutputs, setServerOutputs } from './outputs.js'
-import { startServer } from './server/start.js'
+import { startServer, type RunningServer } from './server/start.js'
 import { writeSummary } from './summary.js'
 
 export async function run(): Promise<void> {
@@ -15,17 +15,19 @@ export async function run(): Promise<void> {
     const model = await provisionModel(inputs)
     const engine = await provisionEngine(inputs)
     setProvisionOutputs(model, engine)
-    if (!inputs.start) {
+    let server: RunningServer | undefined
+    if (inputs.start) {
+      server = await startServer(engine.path, model.path, inputs)
+      await leaseModel(inputs, model, server.pid)
+      const handoff = buildHandoff({ model, engine, server, poolId: inputs.poolId, parallel: inputs.parallel, devices: inputs.devices, gpus: [] })
+      await writeHandoff(inputs.handoffPath, handoff)
+      core.info(`Handoff: ${inputs.handoffPath}`)
+      setServerOutputs(server, inputs.handoffPath)
+    } else {
       core.info('start is false: the model and the engine are ready; no server was started.')
-      await writeSummary(model, engine, undefined)
-      return
     }
-    const server = await startServer(engine.path, model.path, inputs)
-    const handoff = buildHandoff({ model, engine, server, poolId: inputs.poolId, parallel: inputs.parallel, devices: inputs.devices, gpus: [] })
-    await writeHandoff(inputs.handoffPath, handoff)
-    core.info(`Handoff: ${inputs.handoffPath}`)
-    setServerOutputs(server, inputs.handoffPath)
     await writeSummary(model, engine, server)
+    await evictModels(inputs)
   } catch (error) {
     failStep(error)
   }

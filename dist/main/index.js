@@ -1,6 +1,2076 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
+/***/ 3964:
+/***/ ((module) => {
+
+
+
+module.exports = clone
+
+var getPrototypeOf = Object.getPrototypeOf || function (obj) {
+  return obj.__proto__
+}
+
+function clone (obj) {
+  if (obj === null || typeof obj !== 'object')
+    return obj
+
+  if (obj instanceof Object)
+    var copy = { __proto__: getPrototypeOf(obj) }
+  else
+    var copy = Object.create(null)
+
+  Object.getOwnPropertyNames(obj).forEach(function (key) {
+    Object.defineProperty(copy, key, Object.getOwnPropertyDescriptor(obj, key))
+  })
+
+  return copy
+}
+
+
+/***/ }),
+
+/***/ 5744:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+var fs = __nccwpck_require__(9896)
+var polyfills = __nccwpck_require__(3501)
+var legacy = __nccwpck_require__(2270)
+var clone = __nccwpck_require__(3964)
+
+var util = __nccwpck_require__(9023)
+
+/* istanbul ignore next - node 0.x polyfill */
+var gracefulQueue
+var previousSymbol
+
+/* istanbul ignore else - node 0.x polyfill */
+if (typeof Symbol === 'function' && typeof Symbol.for === 'function') {
+  gracefulQueue = Symbol.for('graceful-fs.queue')
+  // This is used in testing by future versions
+  previousSymbol = Symbol.for('graceful-fs.previous')
+} else {
+  gracefulQueue = '___graceful-fs.queue'
+  previousSymbol = '___graceful-fs.previous'
+}
+
+function noop () {}
+
+function publishQueue(context, queue) {
+  Object.defineProperty(context, gracefulQueue, {
+    get: function() {
+      return queue
+    }
+  })
+}
+
+var debug = noop
+if (util.debuglog)
+  debug = util.debuglog('gfs4')
+else if (/\bgfs4\b/i.test(process.env.NODE_DEBUG || ''))
+  debug = function() {
+    var m = util.format.apply(util, arguments)
+    m = 'GFS4: ' + m.split(/\n/).join('\nGFS4: ')
+    console.error(m)
+  }
+
+// Once time initialization
+if (!fs[gracefulQueue]) {
+  // This queue can be shared by multiple loaded instances
+  var queue = global[gracefulQueue] || []
+  publishQueue(fs, queue)
+
+  // Patch fs.close/closeSync to shared queue version, because we need
+  // to retry() whenever a close happens *anywhere* in the program.
+  // This is essential when multiple graceful-fs instances are
+  // in play at the same time.
+  fs.close = (function (fs$close) {
+    function close (fd, cb) {
+      return fs$close.call(fs, fd, function (err) {
+        // This function uses the graceful-fs shared queue
+        if (!err) {
+          resetQueue()
+        }
+
+        if (typeof cb === 'function')
+          cb.apply(this, arguments)
+      })
+    }
+
+    Object.defineProperty(close, previousSymbol, {
+      value: fs$close
+    })
+    return close
+  })(fs.close)
+
+  fs.closeSync = (function (fs$closeSync) {
+    function closeSync (fd) {
+      // This function uses the graceful-fs shared queue
+      fs$closeSync.apply(fs, arguments)
+      resetQueue()
+    }
+
+    Object.defineProperty(closeSync, previousSymbol, {
+      value: fs$closeSync
+    })
+    return closeSync
+  })(fs.closeSync)
+
+  if (/\bgfs4\b/i.test(process.env.NODE_DEBUG || '')) {
+    process.on('exit', function() {
+      debug(fs[gracefulQueue])
+      __nccwpck_require__(2613).equal(fs[gracefulQueue].length, 0)
+    })
+  }
+}
+
+if (!global[gracefulQueue]) {
+  publishQueue(global, fs[gracefulQueue]);
+}
+
+module.exports = patch(clone(fs))
+if (process.env.TEST_GRACEFUL_FS_GLOBAL_PATCH && !fs.__patched) {
+    module.exports = patch(fs)
+    fs.__patched = true;
+}
+
+function patch (fs) {
+  // Everything that references the open() function needs to be in here
+  polyfills(fs)
+  fs.gracefulify = patch
+
+  fs.createReadStream = createReadStream
+  fs.createWriteStream = createWriteStream
+  var fs$readFile = fs.readFile
+  fs.readFile = readFile
+  function readFile (path, options, cb) {
+    if (typeof options === 'function')
+      cb = options, options = null
+
+    return go$readFile(path, options, cb)
+
+    function go$readFile (path, options, cb, startTime) {
+      return fs$readFile(path, options, function (err) {
+        if (err && (err.code === 'EMFILE' || err.code === 'ENFILE'))
+          enqueue([go$readFile, [path, options, cb], err, startTime || Date.now(), Date.now()])
+        else {
+          if (typeof cb === 'function')
+            cb.apply(this, arguments)
+        }
+      })
+    }
+  }
+
+  var fs$writeFile = fs.writeFile
+  fs.writeFile = writeFile
+  function writeFile (path, data, options, cb) {
+    if (typeof options === 'function')
+      cb = options, options = null
+
+    return go$writeFile(path, data, options, cb)
+
+    function go$writeFile (path, data, options, cb, startTime) {
+      return fs$writeFile(path, data, options, function (err) {
+        if (err && (err.code === 'EMFILE' || err.code === 'ENFILE'))
+          enqueue([go$writeFile, [path, data, options, cb], err, startTime || Date.now(), Date.now()])
+        else {
+          if (typeof cb === 'function')
+            cb.apply(this, arguments)
+        }
+      })
+    }
+  }
+
+  var fs$appendFile = fs.appendFile
+  if (fs$appendFile)
+    fs.appendFile = appendFile
+  function appendFile (path, data, options, cb) {
+    if (typeof options === 'function')
+      cb = options, options = null
+
+    return go$appendFile(path, data, options, cb)
+
+    function go$appendFile (path, data, options, cb, startTime) {
+      return fs$appendFile(path, data, options, function (err) {
+        if (err && (err.code === 'EMFILE' || err.code === 'ENFILE'))
+          enqueue([go$appendFile, [path, data, options, cb], err, startTime || Date.now(), Date.now()])
+        else {
+          if (typeof cb === 'function')
+            cb.apply(this, arguments)
+        }
+      })
+    }
+  }
+
+  var fs$copyFile = fs.copyFile
+  if (fs$copyFile)
+    fs.copyFile = copyFile
+  function copyFile (src, dest, flags, cb) {
+    if (typeof flags === 'function') {
+      cb = flags
+      flags = 0
+    }
+    return go$copyFile(src, dest, flags, cb)
+
+    function go$copyFile (src, dest, flags, cb, startTime) {
+      return fs$copyFile(src, dest, flags, function (err) {
+        if (err && (err.code === 'EMFILE' || err.code === 'ENFILE'))
+          enqueue([go$copyFile, [src, dest, flags, cb], err, startTime || Date.now(), Date.now()])
+        else {
+          if (typeof cb === 'function')
+            cb.apply(this, arguments)
+        }
+      })
+    }
+  }
+
+  var fs$readdir = fs.readdir
+  fs.readdir = readdir
+  var noReaddirOptionVersions = /^v[0-5]\./
+  function readdir (path, options, cb) {
+    if (typeof options === 'function')
+      cb = options, options = null
+
+    var go$readdir = noReaddirOptionVersions.test(process.version)
+      ? function go$readdir (path, options, cb, startTime) {
+        return fs$readdir(path, fs$readdirCallback(
+          path, options, cb, startTime
+        ))
+      }
+      : function go$readdir (path, options, cb, startTime) {
+        return fs$readdir(path, options, fs$readdirCallback(
+          path, options, cb, startTime
+        ))
+      }
+
+    return go$readdir(path, options, cb)
+
+    function fs$readdirCallback (path, options, cb, startTime) {
+      return function (err, files) {
+        if (err && (err.code === 'EMFILE' || err.code === 'ENFILE'))
+          enqueue([
+            go$readdir,
+            [path, options, cb],
+            err,
+            startTime || Date.now(),
+            Date.now()
+          ])
+        else {
+          if (files && files.sort)
+            files.sort()
+
+          if (typeof cb === 'function')
+            cb.call(this, err, files)
+        }
+      }
+    }
+  }
+
+  if (process.version.substr(0, 4) === 'v0.8') {
+    var legStreams = legacy(fs)
+    ReadStream = legStreams.ReadStream
+    WriteStream = legStreams.WriteStream
+  }
+
+  var fs$ReadStream = fs.ReadStream
+  if (fs$ReadStream) {
+    ReadStream.prototype = Object.create(fs$ReadStream.prototype)
+    ReadStream.prototype.open = ReadStream$open
+  }
+
+  var fs$WriteStream = fs.WriteStream
+  if (fs$WriteStream) {
+    WriteStream.prototype = Object.create(fs$WriteStream.prototype)
+    WriteStream.prototype.open = WriteStream$open
+  }
+
+  Object.defineProperty(fs, 'ReadStream', {
+    get: function () {
+      return ReadStream
+    },
+    set: function (val) {
+      ReadStream = val
+    },
+    enumerable: true,
+    configurable: true
+  })
+  Object.defineProperty(fs, 'WriteStream', {
+    get: function () {
+      return WriteStream
+    },
+    set: function (val) {
+      WriteStream = val
+    },
+    enumerable: true,
+    configurable: true
+  })
+
+  // legacy names
+  var FileReadStream = ReadStream
+  Object.defineProperty(fs, 'FileReadStream', {
+    get: function () {
+      return FileReadStream
+    },
+    set: function (val) {
+      FileReadStream = val
+    },
+    enumerable: true,
+    configurable: true
+  })
+  var FileWriteStream = WriteStream
+  Object.defineProperty(fs, 'FileWriteStream', {
+    get: function () {
+      return FileWriteStream
+    },
+    set: function (val) {
+      FileWriteStream = val
+    },
+    enumerable: true,
+    configurable: true
+  })
+
+  function ReadStream (path, options) {
+    if (this instanceof ReadStream)
+      return fs$ReadStream.apply(this, arguments), this
+    else
+      return ReadStream.apply(Object.create(ReadStream.prototype), arguments)
+  }
+
+  function ReadStream$open () {
+    var that = this
+    open(that.path, that.flags, that.mode, function (err, fd) {
+      if (err) {
+        if (that.autoClose)
+          that.destroy()
+
+        that.emit('error', err)
+      } else {
+        that.fd = fd
+        that.emit('open', fd)
+        that.read()
+      }
+    })
+  }
+
+  function WriteStream (path, options) {
+    if (this instanceof WriteStream)
+      return fs$WriteStream.apply(this, arguments), this
+    else
+      return WriteStream.apply(Object.create(WriteStream.prototype), arguments)
+  }
+
+  function WriteStream$open () {
+    var that = this
+    open(that.path, that.flags, that.mode, function (err, fd) {
+      if (err) {
+        that.destroy()
+        that.emit('error', err)
+      } else {
+        that.fd = fd
+        that.emit('open', fd)
+      }
+    })
+  }
+
+  function createReadStream (path, options) {
+    return new fs.ReadStream(path, options)
+  }
+
+  function createWriteStream (path, options) {
+    return new fs.WriteStream(path, options)
+  }
+
+  var fs$open = fs.open
+  fs.open = open
+  function open (path, flags, mode, cb) {
+    if (typeof mode === 'function')
+      cb = mode, mode = null
+
+    return go$open(path, flags, mode, cb)
+
+    function go$open (path, flags, mode, cb, startTime) {
+      return fs$open(path, flags, mode, function (err, fd) {
+        if (err && (err.code === 'EMFILE' || err.code === 'ENFILE'))
+          enqueue([go$open, [path, flags, mode, cb], err, startTime || Date.now(), Date.now()])
+        else {
+          if (typeof cb === 'function')
+            cb.apply(this, arguments)
+        }
+      })
+    }
+  }
+
+  return fs
+}
+
+function enqueue (elem) {
+  debug('ENQUEUE', elem[0].name, elem[1])
+  fs[gracefulQueue].push(elem)
+  retry()
+}
+
+// keep track of the timeout between retry() calls
+var retryTimer
+
+// reset the startTime and lastTime to now
+// this resets the start of the 60 second overall timeout as well as the
+// delay between attempts so that we'll retry these jobs sooner
+function resetQueue () {
+  var now = Date.now()
+  for (var i = 0; i < fs[gracefulQueue].length; ++i) {
+    // entries that are only a length of 2 are from an older version, don't
+    // bother modifying those since they'll be retried anyway.
+    if (fs[gracefulQueue][i].length > 2) {
+      fs[gracefulQueue][i][3] = now // startTime
+      fs[gracefulQueue][i][4] = now // lastTime
+    }
+  }
+  // call retry to make sure we're actively processing the queue
+  retry()
+}
+
+function retry () {
+  // clear the timer and remove it to help prevent unintended concurrency
+  clearTimeout(retryTimer)
+  retryTimer = undefined
+
+  if (fs[gracefulQueue].length === 0)
+    return
+
+  var elem = fs[gracefulQueue].shift()
+  var fn = elem[0]
+  var args = elem[1]
+  // these items may be unset if they were added by an older graceful-fs
+  var err = elem[2]
+  var startTime = elem[3]
+  var lastTime = elem[4]
+
+  // if we don't have a startTime we have no way of knowing if we've waited
+  // long enough, so go ahead and retry this item now
+  if (startTime === undefined) {
+    debug('RETRY', fn.name, args)
+    fn.apply(null, args)
+  } else if (Date.now() - startTime >= 60000) {
+    // it's been more than 60 seconds total, bail now
+    debug('TIMEOUT', fn.name, args)
+    var cb = args.pop()
+    if (typeof cb === 'function')
+      cb.call(null, err)
+  } else {
+    // the amount of time between the last attempt and right now
+    var sinceAttempt = Date.now() - lastTime
+    // the amount of time between when we first tried, and when we last tried
+    // rounded up to at least 1
+    var sinceStart = Math.max(lastTime - startTime, 1)
+    // backoff. wait longer than the total time we've been retrying, but only
+    // up to a maximum of 100ms
+    var desiredDelay = Math.min(sinceStart * 1.2, 100)
+    // it's been long enough since the last retry, do it again
+    if (sinceAttempt >= desiredDelay) {
+      debug('RETRY', fn.name, args)
+      fn.apply(null, args.concat([startTime]))
+    } else {
+      // if we can't do this job yet, push it to the end of the queue
+      // and let the next iteration check again
+      fs[gracefulQueue].push(elem)
+    }
+  }
+
+  // schedule our next run if one isn't already scheduled
+  if (retryTimer === undefined) {
+    retryTimer = setTimeout(retry, 0)
+  }
+}
+
+
+/***/ }),
+
+/***/ 2270:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+var Stream = (__nccwpck_require__(2203).Stream)
+
+module.exports = legacy
+
+function legacy (fs) {
+  return {
+    ReadStream: ReadStream,
+    WriteStream: WriteStream
+  }
+
+  function ReadStream (path, options) {
+    if (!(this instanceof ReadStream)) return new ReadStream(path, options);
+
+    Stream.call(this);
+
+    var self = this;
+
+    this.path = path;
+    this.fd = null;
+    this.readable = true;
+    this.paused = false;
+
+    this.flags = 'r';
+    this.mode = 438; /*=0666*/
+    this.bufferSize = 64 * 1024;
+
+    options = options || {};
+
+    // Mixin options into this
+    var keys = Object.keys(options);
+    for (var index = 0, length = keys.length; index < length; index++) {
+      var key = keys[index];
+      this[key] = options[key];
+    }
+
+    if (this.encoding) this.setEncoding(this.encoding);
+
+    if (this.start !== undefined) {
+      if ('number' !== typeof this.start) {
+        throw TypeError('start must be a Number');
+      }
+      if (this.end === undefined) {
+        this.end = Infinity;
+      } else if ('number' !== typeof this.end) {
+        throw TypeError('end must be a Number');
+      }
+
+      if (this.start > this.end) {
+        throw new Error('start must be <= end');
+      }
+
+      this.pos = this.start;
+    }
+
+    if (this.fd !== null) {
+      process.nextTick(function() {
+        self._read();
+      });
+      return;
+    }
+
+    fs.open(this.path, this.flags, this.mode, function (err, fd) {
+      if (err) {
+        self.emit('error', err);
+        self.readable = false;
+        return;
+      }
+
+      self.fd = fd;
+      self.emit('open', fd);
+      self._read();
+    })
+  }
+
+  function WriteStream (path, options) {
+    if (!(this instanceof WriteStream)) return new WriteStream(path, options);
+
+    Stream.call(this);
+
+    this.path = path;
+    this.fd = null;
+    this.writable = true;
+
+    this.flags = 'w';
+    this.encoding = 'binary';
+    this.mode = 438; /*=0666*/
+    this.bytesWritten = 0;
+
+    options = options || {};
+
+    // Mixin options into this
+    var keys = Object.keys(options);
+    for (var index = 0, length = keys.length; index < length; index++) {
+      var key = keys[index];
+      this[key] = options[key];
+    }
+
+    if (this.start !== undefined) {
+      if ('number' !== typeof this.start) {
+        throw TypeError('start must be a Number');
+      }
+      if (this.start < 0) {
+        throw new Error('start must be >= zero');
+      }
+
+      this.pos = this.start;
+    }
+
+    this.busy = false;
+    this._queue = [];
+
+    if (this.fd === null) {
+      this._open = fs.open;
+      this._queue.push([this._open, this.path, this.flags, this.mode, undefined]);
+      this.flush();
+    }
+  }
+}
+
+
+/***/ }),
+
+/***/ 3501:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+var constants = __nccwpck_require__(9140)
+
+var origCwd = process.cwd
+var cwd = null
+
+var platform = process.env.GRACEFUL_FS_PLATFORM || process.platform
+
+process.cwd = function() {
+  if (!cwd)
+    cwd = origCwd.call(process)
+  return cwd
+}
+try {
+  process.cwd()
+} catch (er) {}
+
+// This check is needed until node.js 12 is required
+if (typeof process.chdir === 'function') {
+  var chdir = process.chdir
+  process.chdir = function (d) {
+    cwd = null
+    chdir.call(process, d)
+  }
+  if (Object.setPrototypeOf) Object.setPrototypeOf(process.chdir, chdir)
+}
+
+module.exports = patch
+
+function patch (fs) {
+  // (re-)implement some things that are known busted or missing.
+
+  // lchmod, broken prior to 0.6.2
+  // back-port the fix here.
+  if (constants.hasOwnProperty('O_SYMLINK') &&
+      process.version.match(/^v0\.6\.[0-2]|^v0\.5\./)) {
+    patchLchmod(fs)
+  }
+
+  // lutimes implementation, or no-op
+  if (!fs.lutimes) {
+    patchLutimes(fs)
+  }
+
+  // https://github.com/isaacs/node-graceful-fs/issues/4
+  // Chown should not fail on einval or eperm if non-root.
+  // It should not fail on enosys ever, as this just indicates
+  // that a fs doesn't support the intended operation.
+
+  fs.chown = chownFix(fs.chown)
+  fs.fchown = chownFix(fs.fchown)
+  fs.lchown = chownFix(fs.lchown)
+
+  fs.chmod = chmodFix(fs.chmod)
+  fs.fchmod = chmodFix(fs.fchmod)
+  fs.lchmod = chmodFix(fs.lchmod)
+
+  fs.chownSync = chownFixSync(fs.chownSync)
+  fs.fchownSync = chownFixSync(fs.fchownSync)
+  fs.lchownSync = chownFixSync(fs.lchownSync)
+
+  fs.chmodSync = chmodFixSync(fs.chmodSync)
+  fs.fchmodSync = chmodFixSync(fs.fchmodSync)
+  fs.lchmodSync = chmodFixSync(fs.lchmodSync)
+
+  fs.stat = statFix(fs.stat)
+  fs.fstat = statFix(fs.fstat)
+  fs.lstat = statFix(fs.lstat)
+
+  fs.statSync = statFixSync(fs.statSync)
+  fs.fstatSync = statFixSync(fs.fstatSync)
+  fs.lstatSync = statFixSync(fs.lstatSync)
+
+  // if lchmod/lchown do not exist, then make them no-ops
+  if (fs.chmod && !fs.lchmod) {
+    fs.lchmod = function (path, mode, cb) {
+      if (cb) process.nextTick(cb)
+    }
+    fs.lchmodSync = function () {}
+  }
+  if (fs.chown && !fs.lchown) {
+    fs.lchown = function (path, uid, gid, cb) {
+      if (cb) process.nextTick(cb)
+    }
+    fs.lchownSync = function () {}
+  }
+
+  // on Windows, A/V software can lock the directory, causing this
+  // to fail with an EACCES or EPERM if the directory contains newly
+  // created files.  Try again on failure, for up to 60 seconds.
+
+  // Set the timeout this long because some Windows Anti-Virus, such as Parity
+  // bit9, may lock files for up to a minute, causing npm package install
+  // failures. Also, take care to yield the scheduler. Windows scheduling gives
+  // CPU to a busy looping process, which can cause the program causing the lock
+  // contention to be starved of CPU by node, so the contention doesn't resolve.
+  if (platform === "win32") {
+    fs.rename = typeof fs.rename !== 'function' ? fs.rename
+    : (function (fs$rename) {
+      function rename (from, to, cb) {
+        var start = Date.now()
+        var backoff = 0;
+        fs$rename(from, to, function CB (er) {
+          if (er
+              && (er.code === "EACCES" || er.code === "EPERM" || er.code === "EBUSY")
+              && Date.now() - start < 60000) {
+            setTimeout(function() {
+              fs.stat(to, function (stater, st) {
+                if (stater && stater.code === "ENOENT")
+                  fs$rename(from, to, CB);
+                else
+                  cb(er)
+              })
+            }, backoff)
+            if (backoff < 100)
+              backoff += 10;
+            return;
+          }
+          if (cb) cb(er)
+        })
+      }
+      if (Object.setPrototypeOf) Object.setPrototypeOf(rename, fs$rename)
+      return rename
+    })(fs.rename)
+  }
+
+  // if read() returns EAGAIN, then just try it again.
+  fs.read = typeof fs.read !== 'function' ? fs.read
+  : (function (fs$read) {
+    function read (fd, buffer, offset, length, position, callback_) {
+      var callback
+      if (callback_ && typeof callback_ === 'function') {
+        var eagCounter = 0
+        callback = function (er, _, __) {
+          if (er && er.code === 'EAGAIN' && eagCounter < 10) {
+            eagCounter ++
+            return fs$read.call(fs, fd, buffer, offset, length, position, callback)
+          }
+          callback_.apply(this, arguments)
+        }
+      }
+      return fs$read.call(fs, fd, buffer, offset, length, position, callback)
+    }
+
+    // This ensures `util.promisify` works as it does for native `fs.read`.
+    if (Object.setPrototypeOf) Object.setPrototypeOf(read, fs$read)
+    return read
+  })(fs.read)
+
+  fs.readSync = typeof fs.readSync !== 'function' ? fs.readSync
+  : (function (fs$readSync) { return function (fd, buffer, offset, length, position) {
+    var eagCounter = 0
+    while (true) {
+      try {
+        return fs$readSync.call(fs, fd, buffer, offset, length, position)
+      } catch (er) {
+        if (er.code === 'EAGAIN' && eagCounter < 10) {
+          eagCounter ++
+          continue
+        }
+        throw er
+      }
+    }
+  }})(fs.readSync)
+
+  function patchLchmod (fs) {
+    fs.lchmod = function (path, mode, callback) {
+      fs.open( path
+             , constants.O_WRONLY | constants.O_SYMLINK
+             , mode
+             , function (err, fd) {
+        if (err) {
+          if (callback) callback(err)
+          return
+        }
+        // prefer to return the chmod error, if one occurs,
+        // but still try to close, and report closing errors if they occur.
+        fs.fchmod(fd, mode, function (err) {
+          fs.close(fd, function(err2) {
+            if (callback) callback(err || err2)
+          })
+        })
+      })
+    }
+
+    fs.lchmodSync = function (path, mode) {
+      var fd = fs.openSync(path, constants.O_WRONLY | constants.O_SYMLINK, mode)
+
+      // prefer to return the chmod error, if one occurs,
+      // but still try to close, and report closing errors if they occur.
+      var threw = true
+      var ret
+      try {
+        ret = fs.fchmodSync(fd, mode)
+        threw = false
+      } finally {
+        if (threw) {
+          try {
+            fs.closeSync(fd)
+          } catch (er) {}
+        } else {
+          fs.closeSync(fd)
+        }
+      }
+      return ret
+    }
+  }
+
+  function patchLutimes (fs) {
+    if (constants.hasOwnProperty("O_SYMLINK") && fs.futimes) {
+      fs.lutimes = function (path, at, mt, cb) {
+        fs.open(path, constants.O_SYMLINK, function (er, fd) {
+          if (er) {
+            if (cb) cb(er)
+            return
+          }
+          fs.futimes(fd, at, mt, function (er) {
+            fs.close(fd, function (er2) {
+              if (cb) cb(er || er2)
+            })
+          })
+        })
+      }
+
+      fs.lutimesSync = function (path, at, mt) {
+        var fd = fs.openSync(path, constants.O_SYMLINK)
+        var ret
+        var threw = true
+        try {
+          ret = fs.futimesSync(fd, at, mt)
+          threw = false
+        } finally {
+          if (threw) {
+            try {
+              fs.closeSync(fd)
+            } catch (er) {}
+          } else {
+            fs.closeSync(fd)
+          }
+        }
+        return ret
+      }
+
+    } else if (fs.futimes) {
+      fs.lutimes = function (_a, _b, _c, cb) { if (cb) process.nextTick(cb) }
+      fs.lutimesSync = function () {}
+    }
+  }
+
+  function chmodFix (orig) {
+    if (!orig) return orig
+    return function (target, mode, cb) {
+      return orig.call(fs, target, mode, function (er) {
+        if (chownErOk(er)) er = null
+        if (cb) cb.apply(this, arguments)
+      })
+    }
+  }
+
+  function chmodFixSync (orig) {
+    if (!orig) return orig
+    return function (target, mode) {
+      try {
+        return orig.call(fs, target, mode)
+      } catch (er) {
+        if (!chownErOk(er)) throw er
+      }
+    }
+  }
+
+
+  function chownFix (orig) {
+    if (!orig) return orig
+    return function (target, uid, gid, cb) {
+      return orig.call(fs, target, uid, gid, function (er) {
+        if (chownErOk(er)) er = null
+        if (cb) cb.apply(this, arguments)
+      })
+    }
+  }
+
+  function chownFixSync (orig) {
+    if (!orig) return orig
+    return function (target, uid, gid) {
+      try {
+        return orig.call(fs, target, uid, gid)
+      } catch (er) {
+        if (!chownErOk(er)) throw er
+      }
+    }
+  }
+
+  function statFix (orig) {
+    if (!orig) return orig
+    // Older versions of Node erroneously returned signed integers for
+    // uid + gid.
+    return function (target, options, cb) {
+      if (typeof options === 'function') {
+        cb = options
+        options = null
+      }
+      function callback (er, stats) {
+        if (stats) {
+          if (stats.uid < 0) stats.uid += 0x100000000
+          if (stats.gid < 0) stats.gid += 0x100000000
+        }
+        if (cb) cb.apply(this, arguments)
+      }
+      return options ? orig.call(fs, target, options, callback)
+        : orig.call(fs, target, callback)
+    }
+  }
+
+  function statFixSync (orig) {
+    if (!orig) return orig
+    // Older versions of Node erroneously returned signed integers for
+    // uid + gid.
+    return function (target, options) {
+      var stats = options ? orig.call(fs, target, options)
+        : orig.call(fs, target)
+      if (stats) {
+        if (stats.uid < 0) stats.uid += 0x100000000
+        if (stats.gid < 0) stats.gid += 0x100000000
+      }
+      return stats;
+    }
+  }
+
+  // ENOSYS means that the fs doesn't support the op. Just ignore
+  // that, because it doesn't matter.
+  //
+  // if there's no getuid, or if getuid() is something other
+  // than 0, and the error is EINVAL or EPERM, then just ignore
+  // it.
+  //
+  // This specific case is a silent failure in cp, install, tar,
+  // and most other unix tools that manage permissions.
+  //
+  // When running as root, or if other types of errors are
+  // encountered, then it's strict.
+  function chownErOk (er) {
+    if (!er)
+      return true
+
+    if (er.code === "ENOSYS")
+      return true
+
+    var nonroot = !process.getuid || process.getuid() !== 0
+    if (nonroot) {
+      if (er.code === "EINVAL" || er.code === "EPERM")
+        return true
+    }
+
+    return false
+  }
+}
+
+
+/***/ }),
+
+/***/ 3648:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+const lockfile = __nccwpck_require__(743);
+const { toPromise, toSync, toSyncOptions } = __nccwpck_require__(3271);
+
+async function lock(file, options) {
+    const release = await toPromise(lockfile.lock)(file, options);
+
+    return toPromise(release);
+}
+
+function lockSync(file, options) {
+    const release = toSync(lockfile.lock)(file, toSyncOptions(options));
+
+    return toSync(release);
+}
+
+function unlock(file, options) {
+    return toPromise(lockfile.unlock)(file, options);
+}
+
+function unlockSync(file, options) {
+    return toSync(lockfile.unlock)(file, toSyncOptions(options));
+}
+
+function check(file, options) {
+    return toPromise(lockfile.check)(file, options);
+}
+
+function checkSync(file, options) {
+    return toSync(lockfile.check)(file, toSyncOptions(options));
+}
+
+module.exports = lock;
+module.exports.lock = lock;
+module.exports.unlock = unlock;
+module.exports.lockSync = lockSync;
+module.exports.unlockSync = unlockSync;
+module.exports.check = check;
+module.exports.checkSync = checkSync;
+
+
+/***/ }),
+
+/***/ 3271:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+const fs = __nccwpck_require__(5744);
+
+function createSyncFs(fs) {
+    const methods = ['mkdir', 'realpath', 'stat', 'rmdir', 'utimes'];
+    const newFs = { ...fs };
+
+    methods.forEach((method) => {
+        newFs[method] = (...args) => {
+            const callback = args.pop();
+            let ret;
+
+            try {
+                ret = fs[`${method}Sync`](...args);
+            } catch (err) {
+                return callback(err);
+            }
+
+            callback(null, ret);
+        };
+    });
+
+    return newFs;
+}
+
+// ----------------------------------------------------------
+
+function toPromise(method) {
+    return (...args) => new Promise((resolve, reject) => {
+        args.push((err, result) => {
+            if (err) {
+                reject(err);
+            } else {
+                resolve(result);
+            }
+        });
+
+        method(...args);
+    });
+}
+
+function toSync(method) {
+    return (...args) => {
+        let err;
+        let result;
+
+        args.push((_err, _result) => {
+            err = _err;
+            result = _result;
+        });
+
+        method(...args);
+
+        if (err) {
+            throw err;
+        }
+
+        return result;
+    };
+}
+
+function toSyncOptions(options) {
+    // Shallow clone options because we are oging to mutate them
+    options = { ...options };
+
+    // Transform fs to use the sync methods instead
+    options.fs = createSyncFs(options.fs || fs);
+
+    // Retries are not allowed because it requires the flow to be sync
+    if (
+        (typeof options.retries === 'number' && options.retries > 0) ||
+        (options.retries && typeof options.retries.retries === 'number' && options.retries.retries > 0)
+    ) {
+        throw Object.assign(new Error('Cannot use retries with the sync api'), { code: 'ESYNC' });
+    }
+
+    return options;
+}
+
+module.exports = {
+    toPromise,
+    toSync,
+    toSyncOptions,
+};
+
+
+/***/ }),
+
+/***/ 743:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+const path = __nccwpck_require__(6928);
+const fs = __nccwpck_require__(5744);
+const retry = __nccwpck_require__(5546);
+const onExit = __nccwpck_require__(6627);
+const mtimePrecision = __nccwpck_require__(4747);
+
+const locks = {};
+
+function getLockFile(file, options) {
+    return options.lockfilePath || `${file}.lock`;
+}
+
+function resolveCanonicalPath(file, options, callback) {
+    if (!options.realpath) {
+        return callback(null, path.resolve(file));
+    }
+
+    // Use realpath to resolve symlinks
+    // It also resolves relative paths
+    options.fs.realpath(file, callback);
+}
+
+function acquireLock(file, options, callback) {
+    const lockfilePath = getLockFile(file, options);
+
+    // Use mkdir to create the lockfile (atomic operation)
+    options.fs.mkdir(lockfilePath, (err) => {
+        if (!err) {
+            // At this point, we acquired the lock!
+            // Probe the mtime precision
+            return mtimePrecision.probe(lockfilePath, options.fs, (err, mtime, mtimePrecision) => {
+                // If it failed, try to remove the lock..
+                /* istanbul ignore if */
+                if (err) {
+                    options.fs.rmdir(lockfilePath, () => {});
+
+                    return callback(err);
+                }
+
+                callback(null, mtime, mtimePrecision);
+            });
+        }
+
+        // If error is not EEXIST then some other error occurred while locking
+        if (err.code !== 'EEXIST') {
+            return callback(err);
+        }
+
+        // Otherwise, check if lock is stale by analyzing the file mtime
+        if (options.stale <= 0) {
+            return callback(Object.assign(new Error('Lock file is already being held'), { code: 'ELOCKED', file }));
+        }
+
+        options.fs.stat(lockfilePath, (err, stat) => {
+            if (err) {
+                // Retry if the lockfile has been removed (meanwhile)
+                // Skip stale check to avoid recursiveness
+                if (err.code === 'ENOENT') {
+                    return acquireLock(file, { ...options, stale: 0 }, callback);
+                }
+
+                return callback(err);
+            }
+
+            if (!isLockStale(stat, options)) {
+                return callback(Object.assign(new Error('Lock file is already being held'), { code: 'ELOCKED', file }));
+            }
+
+            // If it's stale, remove it and try again!
+            // Skip stale check to avoid recursiveness
+            removeLock(file, options, (err) => {
+                if (err) {
+                    return callback(err);
+                }
+
+                acquireLock(file, { ...options, stale: 0 }, callback);
+            });
+        });
+    });
+}
+
+function isLockStale(stat, options) {
+    return stat.mtime.getTime() < Date.now() - options.stale;
+}
+
+function removeLock(file, options, callback) {
+    // Remove lockfile, ignoring ENOENT errors
+    options.fs.rmdir(getLockFile(file, options), (err) => {
+        if (err && err.code !== 'ENOENT') {
+            return callback(err);
+        }
+
+        callback();
+    });
+}
+
+function updateLock(file, options) {
+    const lock = locks[file];
+
+    // Just for safety, should never happen
+    /* istanbul ignore if */
+    if (lock.updateTimeout) {
+        return;
+    }
+
+    lock.updateDelay = lock.updateDelay || options.update;
+    lock.updateTimeout = setTimeout(() => {
+        lock.updateTimeout = null;
+
+        // Stat the file to check if mtime is still ours
+        // If it is, we can still recover from a system sleep or a busy event loop
+        options.fs.stat(lock.lockfilePath, (err, stat) => {
+            const isOverThreshold = lock.lastUpdate + options.stale < Date.now();
+
+            // If it failed to update the lockfile, keep trying unless
+            // the lockfile was deleted or we are over the threshold
+            if (err) {
+                if (err.code === 'ENOENT' || isOverThreshold) {
+                    return setLockAsCompromised(file, lock, Object.assign(err, { code: 'ECOMPROMISED' }));
+                }
+
+                lock.updateDelay = 1000;
+
+                return updateLock(file, options);
+            }
+
+            const isMtimeOurs = lock.mtime.getTime() === stat.mtime.getTime();
+
+            if (!isMtimeOurs) {
+                return setLockAsCompromised(
+                    file,
+                    lock,
+                    Object.assign(
+                        new Error('Unable to update lock within the stale threshold'),
+                        { code: 'ECOMPROMISED' }
+                    ));
+            }
+
+            const mtime = mtimePrecision.getMtime(lock.mtimePrecision);
+
+            options.fs.utimes(lock.lockfilePath, mtime, mtime, (err) => {
+                const isOverThreshold = lock.lastUpdate + options.stale < Date.now();
+
+                // Ignore if the lock was released
+                if (lock.released) {
+                    return;
+                }
+
+                // If it failed to update the lockfile, keep trying unless
+                // the lockfile was deleted or we are over the threshold
+                if (err) {
+                    if (err.code === 'ENOENT' || isOverThreshold) {
+                        return setLockAsCompromised(file, lock, Object.assign(err, { code: 'ECOMPROMISED' }));
+                    }
+
+                    lock.updateDelay = 1000;
+
+                    return updateLock(file, options);
+                }
+
+                // All ok, keep updating..
+                lock.mtime = mtime;
+                lock.lastUpdate = Date.now();
+                lock.updateDelay = null;
+                updateLock(file, options);
+            });
+        });
+    }, lock.updateDelay);
+
+    // Unref the timer so that the nodejs process can exit freely
+    // This is safe because all acquired locks will be automatically released
+    // on process exit
+
+    // We first check that `lock.updateTimeout.unref` exists because some users
+    // may be using this module outside of NodeJS (e.g., in an electron app),
+    // and in those cases `setTimeout` return an integer.
+    /* istanbul ignore else */
+    if (lock.updateTimeout.unref) {
+        lock.updateTimeout.unref();
+    }
+}
+
+function setLockAsCompromised(file, lock, err) {
+    // Signal the lock has been released
+    lock.released = true;
+
+    // Cancel lock mtime update
+    // Just for safety, at this point updateTimeout should be null
+    /* istanbul ignore if */
+    if (lock.updateTimeout) {
+        clearTimeout(lock.updateTimeout);
+    }
+
+    if (locks[file] === lock) {
+        delete locks[file];
+    }
+
+    lock.options.onCompromised(err);
+}
+
+// ----------------------------------------------------------
+
+function lock(file, options, callback) {
+    /* istanbul ignore next */
+    options = {
+        stale: 10000,
+        update: null,
+        realpath: true,
+        retries: 0,
+        fs,
+        onCompromised: (err) => { throw err; },
+        ...options,
+    };
+
+    options.retries = options.retries || 0;
+    options.retries = typeof options.retries === 'number' ? { retries: options.retries } : options.retries;
+    options.stale = Math.max(options.stale || 0, 2000);
+    options.update = options.update == null ? options.stale / 2 : options.update || 0;
+    options.update = Math.max(Math.min(options.update, options.stale / 2), 1000);
+
+    // Resolve to a canonical file path
+    resolveCanonicalPath(file, options, (err, file) => {
+        if (err) {
+            return callback(err);
+        }
+
+        // Attempt to acquire the lock
+        const operation = retry.operation(options.retries);
+
+        operation.attempt(() => {
+            acquireLock(file, options, (err, mtime, mtimePrecision) => {
+                if (operation.retry(err)) {
+                    return;
+                }
+
+                if (err) {
+                    return callback(operation.mainError());
+                }
+
+                // We now own the lock
+                const lock = locks[file] = {
+                    lockfilePath: getLockFile(file, options),
+                    mtime,
+                    mtimePrecision,
+                    options,
+                    lastUpdate: Date.now(),
+                };
+
+                // We must keep the lock fresh to avoid staleness
+                updateLock(file, options);
+
+                callback(null, (releasedCallback) => {
+                    if (lock.released) {
+                        return releasedCallback &&
+                            releasedCallback(Object.assign(new Error('Lock is already released'), { code: 'ERELEASED' }));
+                    }
+
+                    // Not necessary to use realpath twice when unlocking
+                    unlock(file, { ...options, realpath: false }, releasedCallback);
+                });
+            });
+        });
+    });
+}
+
+function unlock(file, options, callback) {
+    options = {
+        fs,
+        realpath: true,
+        ...options,
+    };
+
+    // Resolve to a canonical file path
+    resolveCanonicalPath(file, options, (err, file) => {
+        if (err) {
+            return callback(err);
+        }
+
+        // Skip if the lock is not acquired
+        const lock = locks[file];
+
+        if (!lock) {
+            return callback(Object.assign(new Error('Lock is not acquired/owned by you'), { code: 'ENOTACQUIRED' }));
+        }
+
+        lock.updateTimeout && clearTimeout(lock.updateTimeout); // Cancel lock mtime update
+        lock.released = true; // Signal the lock has been released
+        delete locks[file]; // Delete from locks
+
+        removeLock(file, options, callback);
+    });
+}
+
+function check(file, options, callback) {
+    options = {
+        stale: 10000,
+        realpath: true,
+        fs,
+        ...options,
+    };
+
+    options.stale = Math.max(options.stale || 0, 2000);
+
+    // Resolve to a canonical file path
+    resolveCanonicalPath(file, options, (err, file) => {
+        if (err) {
+            return callback(err);
+        }
+
+        // Check if lockfile exists
+        options.fs.stat(getLockFile(file, options), (err, stat) => {
+            if (err) {
+                // If does not exist, file is not locked. Otherwise, callback with error
+                return err.code === 'ENOENT' ? callback(null, false) : callback(err);
+            }
+
+            // Otherwise, check if lock is stale by analyzing the file mtime
+            return callback(null, !isLockStale(stat, options));
+        });
+    });
+}
+
+function getLocks() {
+    return locks;
+}
+
+// Remove acquired locks on exit
+/* istanbul ignore next */
+onExit(() => {
+    for (const file in locks) {
+        const options = locks[file].options;
+
+        try { options.fs.rmdirSync(getLockFile(file, options)); } catch (e) { /* Empty */ }
+    }
+});
+
+module.exports.lock = lock;
+module.exports.unlock = unlock;
+module.exports.check = check;
+module.exports.getLocks = getLocks;
+
+
+/***/ }),
+
+/***/ 4747:
+/***/ ((module) => {
+
+
+
+const cacheSymbol = Symbol();
+
+function probe(file, fs, callback) {
+    const cachedPrecision = fs[cacheSymbol];
+
+    if (cachedPrecision) {
+        return fs.stat(file, (err, stat) => {
+            /* istanbul ignore if */
+            if (err) {
+                return callback(err);
+            }
+
+            callback(null, stat.mtime, cachedPrecision);
+        });
+    }
+
+    // Set mtime by ceiling Date.now() to seconds + 5ms so that it's "not on the second"
+    const mtime = new Date((Math.ceil(Date.now() / 1000) * 1000) + 5);
+
+    fs.utimes(file, mtime, mtime, (err) => {
+        /* istanbul ignore if */
+        if (err) {
+            return callback(err);
+        }
+
+        fs.stat(file, (err, stat) => {
+            /* istanbul ignore if */
+            if (err) {
+                return callback(err);
+            }
+
+            const precision = stat.mtime.getTime() % 1000 === 0 ? 's' : 'ms';
+
+            // Cache the precision in a non-enumerable way
+            Object.defineProperty(fs, cacheSymbol, { value: precision });
+
+            callback(null, stat.mtime, precision);
+        });
+    });
+}
+
+function getMtime(precision) {
+    let now = Date.now();
+
+    if (precision === 's') {
+        now = Math.ceil(now / 1000) * 1000;
+    }
+
+    return new Date(now);
+}
+
+module.exports.probe = probe;
+module.exports.getMtime = getMtime;
+
+
+/***/ }),
+
+/***/ 5546:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+module.exports = __nccwpck_require__(7084);
+
+/***/ }),
+
+/***/ 7084:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+var RetryOperation = __nccwpck_require__(9538);
+
+exports.operation = function(options) {
+  var timeouts = exports.timeouts(options);
+  return new RetryOperation(timeouts, {
+      forever: options && options.forever,
+      unref: options && options.unref,
+      maxRetryTime: options && options.maxRetryTime
+  });
+};
+
+exports.timeouts = function(options) {
+  if (options instanceof Array) {
+    return [].concat(options);
+  }
+
+  var opts = {
+    retries: 10,
+    factor: 2,
+    minTimeout: 1 * 1000,
+    maxTimeout: Infinity,
+    randomize: false
+  };
+  for (var key in options) {
+    opts[key] = options[key];
+  }
+
+  if (opts.minTimeout > opts.maxTimeout) {
+    throw new Error('minTimeout is greater than maxTimeout');
+  }
+
+  var timeouts = [];
+  for (var i = 0; i < opts.retries; i++) {
+    timeouts.push(this.createTimeout(i, opts));
+  }
+
+  if (options && options.forever && !timeouts.length) {
+    timeouts.push(this.createTimeout(i, opts));
+  }
+
+  // sort the array numerically ascending
+  timeouts.sort(function(a,b) {
+    return a - b;
+  });
+
+  return timeouts;
+};
+
+exports.createTimeout = function(attempt, opts) {
+  var random = (opts.randomize)
+    ? (Math.random() + 1)
+    : 1;
+
+  var timeout = Math.round(random * opts.minTimeout * Math.pow(opts.factor, attempt));
+  timeout = Math.min(timeout, opts.maxTimeout);
+
+  return timeout;
+};
+
+exports.wrap = function(obj, options, methods) {
+  if (options instanceof Array) {
+    methods = options;
+    options = null;
+  }
+
+  if (!methods) {
+    methods = [];
+    for (var key in obj) {
+      if (typeof obj[key] === 'function') {
+        methods.push(key);
+      }
+    }
+  }
+
+  for (var i = 0; i < methods.length; i++) {
+    var method   = methods[i];
+    var original = obj[method];
+
+    obj[method] = function retryWrapper(original) {
+      var op       = exports.operation(options);
+      var args     = Array.prototype.slice.call(arguments, 1);
+      var callback = args.pop();
+
+      args.push(function(err) {
+        if (op.retry(err)) {
+          return;
+        }
+        if (err) {
+          arguments[0] = op.mainError();
+        }
+        callback.apply(this, arguments);
+      });
+
+      op.attempt(function() {
+        original.apply(obj, args);
+      });
+    }.bind(obj, original);
+    obj[method].options = options;
+  }
+};
+
+
+/***/ }),
+
+/***/ 9538:
+/***/ ((module) => {
+
+function RetryOperation(timeouts, options) {
+  // Compatibility for the old (timeouts, retryForever) signature
+  if (typeof options === 'boolean') {
+    options = { forever: options };
+  }
+
+  this._originalTimeouts = JSON.parse(JSON.stringify(timeouts));
+  this._timeouts = timeouts;
+  this._options = options || {};
+  this._maxRetryTime = options && options.maxRetryTime || Infinity;
+  this._fn = null;
+  this._errors = [];
+  this._attempts = 1;
+  this._operationTimeout = null;
+  this._operationTimeoutCb = null;
+  this._timeout = null;
+  this._operationStart = null;
+
+  if (this._options.forever) {
+    this._cachedTimeouts = this._timeouts.slice(0);
+  }
+}
+module.exports = RetryOperation;
+
+RetryOperation.prototype.reset = function() {
+  this._attempts = 1;
+  this._timeouts = this._originalTimeouts;
+}
+
+RetryOperation.prototype.stop = function() {
+  if (this._timeout) {
+    clearTimeout(this._timeout);
+  }
+
+  this._timeouts       = [];
+  this._cachedTimeouts = null;
+};
+
+RetryOperation.prototype.retry = function(err) {
+  if (this._timeout) {
+    clearTimeout(this._timeout);
+  }
+
+  if (!err) {
+    return false;
+  }
+  var currentTime = new Date().getTime();
+  if (err && currentTime - this._operationStart >= this._maxRetryTime) {
+    this._errors.unshift(new Error('RetryOperation timeout occurred'));
+    return false;
+  }
+
+  this._errors.push(err);
+
+  var timeout = this._timeouts.shift();
+  if (timeout === undefined) {
+    if (this._cachedTimeouts) {
+      // retry forever, only keep last error
+      this._errors.splice(this._errors.length - 1, this._errors.length);
+      this._timeouts = this._cachedTimeouts.slice(0);
+      timeout = this._timeouts.shift();
+    } else {
+      return false;
+    }
+  }
+
+  var self = this;
+  var timer = setTimeout(function() {
+    self._attempts++;
+
+    if (self._operationTimeoutCb) {
+      self._timeout = setTimeout(function() {
+        self._operationTimeoutCb(self._attempts);
+      }, self._operationTimeout);
+
+      if (self._options.unref) {
+          self._timeout.unref();
+      }
+    }
+
+    self._fn(self._attempts);
+  }, timeout);
+
+  if (this._options.unref) {
+      timer.unref();
+  }
+
+  return true;
+};
+
+RetryOperation.prototype.attempt = function(fn, timeoutOps) {
+  this._fn = fn;
+
+  if (timeoutOps) {
+    if (timeoutOps.timeout) {
+      this._operationTimeout = timeoutOps.timeout;
+    }
+    if (timeoutOps.cb) {
+      this._operationTimeoutCb = timeoutOps.cb;
+    }
+  }
+
+  var self = this;
+  if (this._operationTimeoutCb) {
+    this._timeout = setTimeout(function() {
+      self._operationTimeoutCb();
+    }, self._operationTimeout);
+  }
+
+  this._operationStart = new Date().getTime();
+
+  this._fn(this._attempts);
+};
+
+RetryOperation.prototype.try = function(fn) {
+  console.log('Using RetryOperation.try() is deprecated');
+  this.attempt(fn);
+};
+
+RetryOperation.prototype.start = function(fn) {
+  console.log('Using RetryOperation.start() is deprecated');
+  this.attempt(fn);
+};
+
+RetryOperation.prototype.start = RetryOperation.prototype.try;
+
+RetryOperation.prototype.errors = function() {
+  return this._errors;
+};
+
+RetryOperation.prototype.attempts = function() {
+  return this._attempts;
+};
+
+RetryOperation.prototype.mainError = function() {
+  if (this._errors.length === 0) {
+    return null;
+  }
+
+  var counts = {};
+  var mainError = null;
+  var mainErrorCount = 0;
+
+  for (var i = 0; i < this._errors.length; i++) {
+    var error = this._errors[i];
+    var message = error.message;
+    var count = (counts[message] || 0) + 1;
+
+    counts[message] = count;
+
+    if (count >= mainErrorCount) {
+      mainError = error;
+      mainErrorCount = count;
+    }
+  }
+
+  return mainError;
+};
+
+
+/***/ }),
+
+/***/ 6627:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+// Note: since nyc uses this module to output coverage, any lines
+// that are in the direct sync flow of nyc's outputCoverage are
+// ignored, since we can never get coverage for them.
+// grab a reference to node's real process object right away
+var process = global.process
+
+const processOk = function (process) {
+  return process &&
+    typeof process === 'object' &&
+    typeof process.removeListener === 'function' &&
+    typeof process.emit === 'function' &&
+    typeof process.reallyExit === 'function' &&
+    typeof process.listeners === 'function' &&
+    typeof process.kill === 'function' &&
+    typeof process.pid === 'number' &&
+    typeof process.on === 'function'
+}
+
+// some kind of non-node environment, just no-op
+/* istanbul ignore if */
+if (!processOk(process)) {
+  module.exports = function () {
+    return function () {}
+  }
+} else {
+  var assert = __nccwpck_require__(2613)
+  var signals = __nccwpck_require__(1430)
+  var isWin = /^win/i.test(process.platform)
+
+  var EE = __nccwpck_require__(4434)
+  /* istanbul ignore if */
+  if (typeof EE !== 'function') {
+    EE = EE.EventEmitter
+  }
+
+  var emitter
+  if (process.__signal_exit_emitter__) {
+    emitter = process.__signal_exit_emitter__
+  } else {
+    emitter = process.__signal_exit_emitter__ = new EE()
+    emitter.count = 0
+    emitter.emitted = {}
+  }
+
+  // Because this emitter is a global, we have to check to see if a
+  // previous version of this library failed to enable infinite listeners.
+  // I know what you're about to say.  But literally everything about
+  // signal-exit is a compromise with evil.  Get used to it.
+  if (!emitter.infinite) {
+    emitter.setMaxListeners(Infinity)
+    emitter.infinite = true
+  }
+
+  module.exports = function (cb, opts) {
+    /* istanbul ignore if */
+    if (!processOk(global.process)) {
+      return function () {}
+    }
+    assert.equal(typeof cb, 'function', 'a callback must be provided for exit handler')
+
+    if (loaded === false) {
+      load()
+    }
+
+    var ev = 'exit'
+    if (opts && opts.alwaysLast) {
+      ev = 'afterexit'
+    }
+
+    var remove = function () {
+      emitter.removeListener(ev, cb)
+      if (emitter.listeners('exit').length === 0 &&
+          emitter.listeners('afterexit').length === 0) {
+        unload()
+      }
+    }
+    emitter.on(ev, cb)
+
+    return remove
+  }
+
+  var unload = function unload () {
+    if (!loaded || !processOk(global.process)) {
+      return
+    }
+    loaded = false
+
+    signals.forEach(function (sig) {
+      try {
+        process.removeListener(sig, sigListeners[sig])
+      } catch (er) {}
+    })
+    process.emit = originalProcessEmit
+    process.reallyExit = originalProcessReallyExit
+    emitter.count -= 1
+  }
+  module.exports.unload = unload
+
+  var emit = function emit (event, code, signal) {
+    /* istanbul ignore if */
+    if (emitter.emitted[event]) {
+      return
+    }
+    emitter.emitted[event] = true
+    emitter.emit(event, code, signal)
+  }
+
+  // { <signal>: <listener fn>, ... }
+  var sigListeners = {}
+  signals.forEach(function (sig) {
+    sigListeners[sig] = function listener () {
+      /* istanbul ignore if */
+      if (!processOk(global.process)) {
+        return
+      }
+      // If there are no other listeners, an exit is coming!
+      // Simplest way: remove us and then re-send the signal.
+      // We know that this will kill the process, so we can
+      // safely emit now.
+      var listeners = process.listeners(sig)
+      if (listeners.length === emitter.count) {
+        unload()
+        emit('exit', null, sig)
+        /* istanbul ignore next */
+        emit('afterexit', null, sig)
+        /* istanbul ignore next */
+        if (isWin && sig === 'SIGHUP') {
+          // "SIGHUP" throws an `ENOSYS` error on Windows,
+          // so use a supported signal instead
+          sig = 'SIGINT'
+        }
+        /* istanbul ignore next */
+        process.kill(process.pid, sig)
+      }
+    }
+  })
+
+  module.exports.signals = function () {
+    return signals
+  }
+
+  var loaded = false
+
+  var load = function load () {
+    if (loaded || !processOk(global.process)) {
+      return
+    }
+    loaded = true
+
+    // This is the number of onSignalExit's that are in play.
+    // It's important so that we can count the correct number of
+    // listeners on signals, and don't wait for the other one to
+    // handle it instead of us.
+    emitter.count += 1
+
+    signals = signals.filter(function (sig) {
+      try {
+        process.on(sig, sigListeners[sig])
+        return true
+      } catch (er) {
+        return false
+      }
+    })
+
+    process.emit = processEmit
+    process.reallyExit = processReallyExit
+  }
+  module.exports.load = load
+
+  var originalProcessReallyExit = process.reallyExit
+  var processReallyExit = function processReallyExit (code) {
+    /* istanbul ignore if */
+    if (!processOk(global.process)) {
+      return
+    }
+    process.exitCode = code || /* istanbul ignore next */ 0
+    emit('exit', process.exitCode, null)
+    /* istanbul ignore next */
+    emit('afterexit', process.exitCode, null)
+    /* istanbul ignore next */
+    originalProcessReallyExit.call(process, process.exitCode)
+  }
+
+  var originalProcessEmit = process.emit
+  var processEmit = function processEmit (ev, arg) {
+    if (ev === 'exit' && processOk(global.process)) {
+      /* istanbul ignore else */
+      if (arg !== undefined) {
+        process.exitCode = arg
+      }
+      var ret = originalProcessEmit.apply(this, arguments)
+      /* istanbul ignore next */
+      emit('exit', process.exitCode, null)
+      /* istanbul ignore next */
+      emit('afterexit', process.exitCode, null)
+      /* istanbul ignore next */
+      return ret
+    } else {
+      return originalProcessEmit.apply(this, arguments)
+    }
+  }
+}
+
+
+/***/ }),
+
+/***/ 1430:
+/***/ ((module) => {
+
+// This is not the set of all possible signals.
+//
+// It IS, however, the set of all signals that trigger
+// an exit on either Linux or BSD systems.  Linux is a
+// superset of the signal names supported on BSD, and
+// the unknown signals just fail to register, so we can
+// catch that easily enough.
+//
+// Don't bother with SIGKILL.  It's uncatchable, which
+// means that we can't fire any callbacks anyway.
+//
+// If a user does happen to register a handler on a non-
+// fatal signal like SIGWINCH or something, and then
+// exit, it'll end up firing `process.emit('exit')`, so
+// the handler will be fired anyway.
+//
+// SIGBUS, SIGFPE, SIGSEGV and SIGILL, when not raised
+// artificially, inherently leave the process in a
+// state from which it is not safe to try and enter JS
+// listeners.
+module.exports = [
+  'SIGABRT',
+  'SIGALRM',
+  'SIGHUP',
+  'SIGINT',
+  'SIGTERM'
+]
+
+if (process.platform !== 'win32') {
+  module.exports.push(
+    'SIGVTALRM',
+    'SIGXCPU',
+    'SIGXFSZ',
+    'SIGUSR2',
+    'SIGTRAP',
+    'SIGSYS',
+    'SIGQUIT',
+    'SIGIOT'
+    // should detect profiler and enable/disable accordingly.
+    // see #21
+    // 'SIGPROF'
+  )
+}
+
+if (process.platform === 'linux') {
+  module.exports.push(
+    'SIGIO',
+    'SIGPOLL',
+    'SIGPWR',
+    'SIGSTKFLT',
+    'SIGUNUSED'
+  )
+}
+
+
+/***/ }),
+
 /***/ 770:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
@@ -28374,7 +30444,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6957);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8177);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -28383,7 +30453,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6957:
+/***/ 8177:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28416,7 +30486,7 @@ function utils_toCommandValue(input) {
  * @returns The command properties to send with the actual annotation command
  * See IssueCommandProperties: https://github.com/actions/runner/blob/main/src/Runner.Worker/ActionCommandManager.cs#L646
  */
-function utils_toCommandProperties(annotationProperties) {
+function toCommandProperties(annotationProperties) {
     if (!Object.keys(annotationProperties).length) {
         return {};
     }
@@ -28561,8 +30631,8 @@ function file_command_prepareKeyValueMessage(key, value) {
     return `${key}<<${delimiter}${external_os_namespaceObject.EOL}${convertedValue}${external_os_namespaceObject.EOL}${delimiter}`;
 }
 //# sourceMappingURL=file-command.js.map
-;// CONCATENATED MODULE: external "path"
-const external_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
+// EXTERNAL MODULE: external "path"
+var external_path_ = __nccwpck_require__(6928);
 // EXTERNAL MODULE: external "http"
 var external_http_ = __nccwpck_require__(8611);
 // EXTERNAL MODULE: external "https"
@@ -29929,7 +31999,7 @@ function tryGetExecutablePath(filePath, extensions) {
         if (stats && stats.isFile()) {
             if (IS_WINDOWS) {
                 // on Windows, test for valid extension
-                const upperExt = external_path_namespaceObject.extname(filePath).toUpperCase();
+                const upperExt = external_path_.extname(filePath).toUpperCase();
                 if (extensions.some(validExt => validExt.toUpperCase() === upperExt)) {
                     return filePath;
                 }
@@ -29958,11 +32028,11 @@ function tryGetExecutablePath(filePath, extensions) {
                 if (IS_WINDOWS) {
                     // preserve the case of the actual file (since an extension was appended)
                     try {
-                        const directory = external_path_namespaceObject.dirname(filePath);
-                        const upperName = external_path_namespaceObject.basename(filePath).toUpperCase();
+                        const directory = external_path_.dirname(filePath);
+                        const upperName = external_path_.basename(filePath).toUpperCase();
                         for (const actualName of yield readdir(directory)) {
                             if (upperName === actualName.toUpperCase()) {
-                                filePath = external_path_namespaceObject.join(directory, actualName);
+                                filePath = external_path_.join(directory, actualName);
                                 break;
                             }
                         }
@@ -30182,7 +32252,7 @@ function findInPath(tool) {
         // build the list of extensions to try
         const extensions = [];
         if (IS_WINDOWS && process.env['PATHEXT']) {
-            for (const extension of process.env['PATHEXT'].split(external_path_namespaceObject.delimiter)) {
+            for (const extension of process.env['PATHEXT'].split(external_path_.delimiter)) {
                 if (extension) {
                     extensions.push(extension);
                 }
@@ -30197,7 +32267,7 @@ function findInPath(tool) {
             return [];
         }
         // if any path separators, return empty
-        if (tool.includes(external_path_namespaceObject.sep)) {
+        if (tool.includes(external_path_.sep)) {
             return [];
         }
         // build the list of directories
@@ -30208,7 +32278,7 @@ function findInPath(tool) {
         // across platforms.
         const directories = [];
         if (process.env.PATH) {
-            for (const p of process.env.PATH.split(external_path_namespaceObject.delimiter)) {
+            for (const p of process.env.PATH.split(external_path_.delimiter)) {
                 if (p) {
                     directories.push(p);
                 }
@@ -30217,7 +32287,7 @@ function findInPath(tool) {
         // find all matches
         const matches = [];
         for (const directory of directories) {
-            const filePath = yield tryGetExecutablePath(external_path_namespaceObject.join(directory, tool), extensions);
+            const filePath = yield tryGetExecutablePath(external_path_.join(directory, tool), extensions);
             if (filePath) {
                 matches.push(filePath);
             }
@@ -30648,7 +32718,7 @@ class ToolRunner extends external_events_.EventEmitter {
                 (this.toolPath.includes('/') ||
                     (toolrunner_IS_WINDOWS && this.toolPath.includes('\\')))) {
                 // prefer options.cwd if it is specified, however options.cwd may also need to be rooted
-                this.toolPath = external_path_namespaceObject.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
+                this.toolPath = external_path_.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
             }
             // if the tool is only a file name, then resolve it from the PATH
             // otherwise verify it exists (add extension on Windows if necessary)
@@ -31227,7 +33297,7 @@ function core_debug(message) {
  * @param properties optional properties to add to the annotation.
  */
 function error(message, properties = {}) {
-    command_issueCommand('error', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('error', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a warning issue
@@ -31235,7 +33305,7 @@ function error(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function warning(message, properties = {}) {
-    issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a notice issue
@@ -31243,7 +33313,7 @@ function warning(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function notice(message, properties = {}) {
-    issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Writes info to log with console.log.
@@ -31494,7 +33564,7 @@ async function useExistingBinary(binary, backend) {
 
 async function provisionEngine(inputs) {
     if (inputs.backend !== 'auto' && inputs.backend !== 'cpu') {
-        throw new NotSupportedError(`Input '${Input.Backend}' is '${inputs.backend}': GPU backends`);
+        throw new NotSupportedError(`Input '${Input.Backend}' is '${inputs.backend}': the ${inputs.backend} backend`);
     }
     if (inputs.llamaServerPath === undefined) {
         throw new NotSupportedError(`Building llama.cpp from ${inputs.llamaCppRepo} at ${inputs.llamaCppRef} (set '${Input.LlamaServerPath}' to use an existing binary)`);
@@ -41564,15 +43634,278 @@ function defaultCacheDir(ctx) {
     return external_node_path_default().join(base, 'setup-llama-server');
 }
 
-;// CONCATENATED MODULE: ./src/util/hash.ts
+;// CONCATENATED MODULE: ./src/model/progress.ts
+// Progress of a long download in the log: a line every 10 s or every 10 %, whichever comes first, never one
+// per chunk.
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+/** One progress line: done of total (percent), rate, ETA. Pure. */
+function progressLine(label, done, total, elapsedMs) {
+    const rate = elapsedMs > 0 ? done / (elapsedMs / 1000) : 0;
+    const mbps = `${(rate / 1e6).toFixed(1)} MB/s`;
+    if (!total)
+        return `${label}: ${formatBytes(done)}, ${mbps}`;
+    const percent = Math.floor((done / total) * 100);
+    const eta = rate > 0 ? `ETA ${formatDuration(((total - done) / rate) * 1000)}` : 'ETA unknown';
+    return `${label}: ${formatBytes(done)} of ${formatBytes(total)} (${percent}%), ${mbps}, ${eta}`;
+}
+function formatDuration(ms) {
+    const s = Math.round(ms / 1000);
+    if (s < 60)
+        return `${s} s`;
+    if (s < 3600)
+        return `${Math.floor(s / 60)} min ${s % 60} s`;
+    return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+class ProgressReporter {
+    label;
+    total;
+    log;
+    everyMs;
+    started = Date.now();
+    lastAt = this.started;
+    lastPercentStep = 0;
+    constructor(label, total, log, everyMs = 10_000) {
+        this.label = label;
+        this.total = total;
+        this.log = log;
+        this.everyMs = everyMs;
+    }
+    update(done) {
+        const now = Date.now();
+        const step = this.total ? Math.floor((done / this.total) * 10) : 0;
+        if (now - this.lastAt >= this.everyMs || (step > this.lastPercentStep && step < 10)) {
+            this.lastAt = now;
+            this.lastPercentStep = step;
+            this.log(progressLine(this.label, done, this.total, now - this.started));
+        }
+    }
+    done(bytes) {
+        this.log(`${progressLine(this.label, bytes, this.total, Date.now() - this.started)} - done`);
+    }
+}
+
+;// CONCATENATED MODULE: external "node:timers/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
+;// CONCATENATED MODULE: ./src/util/http.ts
+// HTTP for fetching models: redirects followed by hand so that a token only ever goes to the origin it is for,
+// and retries of what can succeed on retry (408, 429, 5xx, dropped connections), honouring Retry-After.
 
 
-/** `sha256:<hex>` of a file, streamed so that a multi-GB model never sits in memory. */
-async function sha256File(file) {
-    const hash = (0,external_node_crypto_.createHash)('sha256');
-    for await (const chunk of (0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: 1 << 20 }))
-        hash.update(chunk);
-    return `sha256:${hash.digest('hex')}`;
+class RetryableError extends Error {
+    retryAfterMs;
+    name = 'RetryableError';
+    constructor(message, retryAfterMs) {
+        super(message);
+        this.retryAfterMs = retryAfterMs;
+    }
+}
+class HttpStatusError extends Error {
+    url;
+    status;
+    headers;
+    name = 'HttpStatusError';
+    constructor(url, status, headers) {
+        super(`HTTP ${status} from ${redactUrl(url)}`);
+        this.url = url;
+        this.status = status;
+        this.headers = headers;
+    }
+}
+/** A URL for logs and errors: no query string (signed URLs carry credentials there) and no user info. */
+function redactUrl(url) {
+    const u = URL.parse(url);
+    if (!u)
+        return '(invalid URL)';
+    return `${u.origin}${u.pathname}${u.search ? '?…' : ''}`;
+}
+const MAX_REDIRECTS = 10;
+/** One request, redirects followed by hand: Authorization goes to the credential's origin only. */
+async function request(url, options = {}) {
+    let current = url;
+    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+        const origin = new URL(current).origin;
+        const headers = { 'Accept-Encoding': 'identity', ...options.headers };
+        if (options.credential && options.credential.origin === origin)
+            headers.Authorization = `Bearer ${options.credential.token}`;
+        let response;
+        try {
+            response = await fetch(current, {
+                method: options.method ?? 'GET',
+                headers,
+                redirect: 'manual',
+                signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+            });
+        }
+        catch (error) {
+            throw new RetryableError(`could not reach ${redactUrl(current)}: ${causeMessage(error)}`);
+        }
+        const location = response.headers.get('location');
+        if (response.status >= 300 && response.status < 400 && location) {
+            const next = new URL(location, current).href;
+            if (options.stopAtCrossOriginRedirect && new URL(next).origin !== origin)
+                return response;
+            await response.body?.cancel();
+            current = next;
+            continue;
+        }
+        if (response.status === 408 || response.status === 429 || response.status >= 500) {
+            await response.body?.cancel();
+            throw new RetryableError(`HTTP ${response.status} from ${redactUrl(current)}`, retryAfterMs(response.headers.get('retry-after')));
+        }
+        return response;
+    }
+    throw new Error(`more than ${MAX_REDIRECTS} redirects from ${redactUrl(url)}`);
+}
+/** Retry-After is seconds or an HTTP date. */
+function retryAfterMs(value, now = Date.now()) {
+    if (!value)
+        return undefined;
+    if (/^\d+$/.test(value.trim()))
+        return Number(value) * 1000;
+    const date = Date.parse(value);
+    return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+const DEFAULT_RETRY = { attempts: 6, baseDelayMs: 1_000, maxDelayMs: 60_000 };
+/**
+ * Runs `fn` until it succeeds, retrying RetryableError with exponential backoff or the server's Retry-After.
+ * `progress` (bytes so far, say) resets the count when an attempt moved forward: a long download on a flaky
+ * link may drop many times, as long as each attempt gets further.
+ */
+async function withRetries(what, fn, policy = DEFAULT_RETRY, progress) {
+    let mark = progress?.();
+    for (let attempt = 1;; attempt++) {
+        try {
+            return await fn();
+        }
+        catch (error) {
+            if (progress && progress() !== mark) {
+                mark = progress();
+                attempt = 1;
+            }
+            if (!(error instanceof RetryableError) || attempt >= policy.attempts)
+                throw error;
+            const delay = Math.min(policy.maxDelayMs, error.retryAfterMs ?? policy.baseDelayMs * 2 ** (attempt - 1));
+            info(`${what}: ${error.message}; retrying in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${policy.attempts})`);
+            await (0,promises_namespaceObject.setTimeout)(delay);
+        }
+    }
+}
+function causeMessage(error) {
+    const e = error;
+    return e.cause?.code ?? e.cause?.message ?? e.message ?? String(error);
+}
+
+;// CONCATENATED MODULE: ./src/util/disk.ts
+
+
+
+/** Fails before a download when the filesystem of `dir` has no room for `bytes` (and a small margin). */
+async function ensureFreeSpace(dir, bytes, what) {
+    const stats = await external_node_fs_namespaceObject.promises.statfs(dir);
+    const free = stats.bavail * stats.bsize;
+    const needed = bytes + Math.max(64 * 2 ** 20, bytes * 0.01);
+    if (free < needed) {
+        throw new ModelError(`Not enough disk space for ${what}: it needs ${formatBytes(needed)} (${bytes} bytes and a margin) in ${dir}, which has ${formatBytes(free)} free`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/model/download.ts
+// One file from a URL into a temporary file, hashed while it streams. A dropped connection resumes with a Range
+// request; 408, 429 and 5xx are retried; a size or digest mismatch deletes the file and fails.
+
+
+
+
+
+
+async function downloadFile(plan) {
+    const handle = await external_node_fs_namespaceObject.promises.open(plan.dest, 'w', 0o644);
+    let hash = (0,external_node_crypto_.createHash)('sha256');
+    let written = 0;
+    let etag;
+    let lastModified;
+    const progress = new ProgressReporter(plan.label, plan.expectedSize, (line) => info(line));
+    try {
+        await withRetries(`Downloading ${plan.label}`, async () => {
+            const resuming = written > 0;
+            const response = await request(plan.url, {
+                credential: plan.credential,
+                headers: resuming ? { Range: `bytes=${written}-` } : {},
+                timeoutMs: 24 * 3600_000,
+            });
+            if (resuming && response.status === 416 && written === plan.expectedSize) {
+                await response.body?.cancel();
+                return;
+            }
+            if (response.status !== 200 && response.status !== 206) {
+                await response.body?.cancel();
+                throw new HttpStatusError(plan.url, response.status, response.headers);
+            }
+            if (response.status === 200 || !response.headers.get('content-range')?.startsWith(`bytes ${written}-`)) {
+                // The server sent the whole file (no Range support): start over.
+                if (resuming)
+                    info(`${plan.label}: the server does not resume; starting over`);
+                await handle.truncate(0);
+                hash = (0,external_node_crypto_.createHash)('sha256');
+                written = 0;
+            }
+            else {
+                info(`${plan.label}: resuming at byte ${written}`);
+            }
+            etag = response.headers.get('etag') ?? etag;
+            lastModified = response.headers.get('last-modified') ?? lastModified;
+            if (!response.body)
+                throw new RetryableError(`no body from ${redactUrl(plan.url)}`);
+            try {
+                for await (const chunk of response.body) {
+                    hash.update(chunk);
+                    await handle.write(chunk, 0, chunk.length, written);
+                    written += chunk.length;
+                    if (plan.expectedSize !== undefined && written > plan.expectedSize) {
+                        throw new ModelError(`${plan.label}: the server sent more than the expected ${plan.expectedSize} bytes`);
+                    }
+                    progress.update(written);
+                }
+            }
+            catch (error) {
+                if (error instanceof ModelError)
+                    throw error;
+                // The connection dropped mid-body: what arrived is kept, and the next attempt asks for the rest.
+                throw new RetryableError(`the connection dropped after ${written} bytes (${causeMessage(error)})`);
+            }
+            if (plan.expectedSize !== undefined && written < plan.expectedSize) {
+                throw new RetryableError(`the body ended after ${written} of ${plan.expectedSize} bytes`);
+            }
+        }, DEFAULT_RETRY, () => written);
+        await handle.sync();
+    }
+    catch (error) {
+        await handle.close();
+        await external_node_fs_namespaceObject.promises.rm(plan.dest, { force: true });
+        throw error;
+    }
+    await handle.close();
+    progress.done(written);
+    const digest = `sha256:${hash.digest('hex')}`;
+    const problem = plan.expectedSize !== undefined && written !== plan.expectedSize
+        ? `is ${written} bytes, expected ${plan.expectedSize}`
+        : plan.expectedDigest !== undefined && digest !== plan.expectedDigest
+            ? `has ${digest}, expected ${plan.expectedDigest}`
+            : undefined;
+    if (problem) {
+        await external_node_fs_namespaceObject.promises.rm(plan.dest, { force: true });
+        throw new ModelError(`${plan.label} from ${redactUrl(plan.url)} ${problem}; the download was deleted`);
+    }
+    return { digest, size: written, etag, lastModified };
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@huggingface/tasks/dist/esm/library-to-tasks.js
@@ -55754,6 +58087,7 @@ async function ggufAllShards(url, params) {
 // Reads a GGUF file's header with Hugging Face's maintained parser; rejects anything llama.cpp would not load.
 
 
+
 async function readGgufInfo(file) {
     let parsed;
     try {
@@ -55794,6 +58128,241 @@ async function readGgufInfo(file) {
         tensorCount: tensorInfos.length,
     };
 }
+/** The first 8 bytes of a GGUF file: magic and version. Enough for the parts after the first of a split model. */
+async function checkGgufMagic(file) {
+    const handle = await external_node_fs_namespaceObject.promises.open(file, 'r');
+    try {
+        const head = Buffer.alloc(8);
+        const { bytesRead } = await handle.read(head, 0, 8, 0);
+        if (bytesRead < 8 || head.toString('latin1', 0, 4) !== 'GGUF') {
+            throw new ModelError(`${file} is not a GGUF model llama.cpp can load (it does not start with the GGUF magic)`);
+        }
+        const version = head.readUInt32LE(4);
+        if (version !== 2 && version !== 3)
+            throw new ModelError(`${file} is GGUF version ${version}; llama.cpp needs version 2 or 3`);
+    }
+    finally {
+        await handle.close();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/model/fetch.ts
+// Downloads the parts of a model into a private work directory of the store, checks them, and installs them
+// as one entry. Nothing becomes an entry unless every part arrived whole and verified.
+
+
+
+
+
+
+
+async function fetchIntoStore(store, plan) {
+    await store.removeStaleWorkDirs();
+    const workDir = await store.newWorkDir();
+    try {
+        const known = plan.parts.reduce((sum, p) => sum + (p.size ?? 0), 0);
+        if (known > 0)
+            await ensureFreeSpace(workDir, known, plan.id);
+        const installed = [];
+        for (const [i, part] of plan.parts.entries()) {
+            const file = external_node_path_default().join(workDir, part.name);
+            const got = await downloadFile({
+                url: part.url,
+                credential: part.credential,
+                dest: file,
+                label: part.name,
+                expectedSize: part.size,
+                expectedDigest: part.digest ?? (i === 0 ? plan.modelDigest : undefined),
+            });
+            installed.push({ name: part.name, file, digest: got.digest });
+        }
+        const first = installed[0];
+        if (plan.modelDigest !== undefined && first.digest !== plan.modelDigest) {
+            throw new ModelError(`Input '${Input.ModelDigest}' is ${plan.modelDigest}, but ${plan.id} has ${first.digest}`);
+        }
+        // Only GGUF models are stored: a wrong URL (an HTML page, say) is refused here.
+        await readGgufInfo(first.file);
+        for (const part of installed.slice(1))
+            await checkGgufMagic(part.file);
+        return await store.install(workDir, first.digest, plan.id, plan.ref, installed);
+    }
+    catch (error) {
+        await external_node_fs_namespaceObject.promises.rm(workDir, { recursive: true, force: true });
+        throw error;
+    }
+}
+/**
+ * Under the entry's lock, so that concurrent jobs fetch once: the stored model when the store has it (found by
+ * digest, or by source through the catalog), else fetched with the plan that `plan` makes.
+ */
+async function findOrFetch(store, wanted, plan) {
+    return await store.withEntryLock(wanted.pinned ?? wanted.source, wanted.id, async () => {
+        const known = wanted.pinned ?? (await store.catalog.read()).sources[wanted.source];
+        const hit = known ? await store.find(known, wanted.verify) : undefined;
+        if (hit) {
+            await store.lease(hit.digest, process.pid);
+            return await provisionedFromStore(hit, wanted.id, true);
+        }
+        const stored = await fetchIntoStore(store, await plan());
+        await store.catalog.update((c) => {
+            c.sources[wanted.source] = stored.digest;
+        });
+        await store.lease(stored.digest, process.pid);
+        return await provisionedFromStore(stored, wanted.id, false);
+    });
+}
+async function provisionedFromStore(stored, id, cacheHit) {
+    const first = stored.parts[0];
+    return { id, path: first, parts: stored.parts, digest: stored.digest, sizeBytes: stored.sizeBytes, gguf: await readGgufInfo(first), cacheHit };
+}
+/** The names of every part of a split model, from the name of its first part. */
+function splitPartNames(firstName, total) {
+    const width = (n) => String(n).padStart(5, '0');
+    const base = firstName.replace(/-\d{5}-of-\d{5}\.gguf$/i, '');
+    return Array.from({ length: total }, (_, i) => `${base}-${width(i + 1)}-of-${width(total)}.gguf`);
+}
+
+;// CONCATENATED MODULE: ./src/model/hub.ts
+// The Hugging Face Hub's download protocol: GET|HEAD {endpoint}/{owner}/{repo}/resolve/{revision}/{path}.
+// For LFS files the answer redirects to a blob host and carries X-Repo-Commit, X-Linked-Etag (the sha256) and
+// X-Linked-Size. Errors carry X-Error-Code. The token goes to the endpoint only.
+
+
+
+function hubCredential(endpoint, token) {
+    return token ? { origin: new URL(endpoint).origin, token } : undefined;
+}
+function resolveUrl(loc, revision) {
+    const file = loc.file.split('/').map(encodeURIComponent).join('/');
+    return `${loc.endpoint}/${encodeURIComponent(loc.owner)}/${encodeURIComponent(loc.repo)}/resolve/${encodeURIComponent(revision)}/${file}`;
+}
+/**
+ * Fewer tries than a download gets: when the endpoint is down, a cached model is used after a few seconds
+ * rather than after minutes of backoff.
+ */
+const RESOLVE_RETRY = { attempts: 3, baseDelayMs: 1_000, maxDelayMs: 60_000 };
+/** Asks the Hub which commit `revision` is and what the file's sha256 and size are, without downloading it. */
+async function headHubFile(loc, revision, token) {
+    const url = resolveUrl(loc, revision);
+    const response = await withRetries(`Asking ${loc.endpoint} for ${loc.owner}/${loc.repo}@${revision}/${loc.file}`, () => request(url, { method: 'HEAD', credential: hubCredential(loc.endpoint, token), stopAtCrossOriginRedirect: true }), RESOLVE_RETRY);
+    if (response.status >= 400)
+        throw hubError(loc, revision, token, new HttpStatusError(url, response.status, response.headers));
+    const commit = response.headers.get('x-repo-commit');
+    if (!commit || !/^[0-9a-f]{40}$/.test(commit)) {
+        throw new ModelError(`${loc.endpoint} did not answer like a Hugging Face Hub (no X-Repo-Commit header for ${loc.owner}/${loc.repo}/${loc.file}); check '${Input.HfEndpoint}'`);
+    }
+    const etag = response.headers.get('x-linked-etag')?.replace(/^W\//, '').replace(/"/g, '');
+    const size = response.headers.get('x-linked-size') ?? (response.status === 200 ? response.headers.get('content-length') : null);
+    return {
+        commit,
+        digest: etag && /^[0-9a-f]{64}$/.test(etag) ? `sha256:${etag}` : undefined,
+        size: size && /^\d+$/.test(size) ? Number(size) : undefined,
+    };
+}
+/** The Hub's error, as something a user can act on. */
+function hubError(loc, revision, token, error) {
+    const code = error.headers.get('x-error-code');
+    const repo = `${loc.owner}/${loc.repo}`;
+    const tokenAdvice = token
+        ? `the token in '${Input.HfToken}' (or HF_TOKEN) does not give access to it`
+        : `set '${Input.HfToken}' (or HF_TOKEN) to a token that has access`;
+    switch (code) {
+        case 'GatedRepo':
+            return new ModelError(`${repo} on ${loc.endpoint} is gated: accept its conditions on the Hub with your account, then ${token ? 'make sure the token in ' + `'${Input.HfToken}' belongs to that account` : `set '${Input.HfToken}' to a token of that account`}`);
+        case 'RepoNotFound':
+            return new ModelError(`Repository ${repo} was not found on ${loc.endpoint}, or it is private and ${tokenAdvice}`);
+        case 'RevisionNotFound':
+            return new ModelError(`Revision '${revision}' was not found in ${repo} on ${loc.endpoint}`);
+        case 'EntryNotFound':
+            return new ModelError(`File '${loc.file}' was not found in ${repo} at revision '${revision}' on ${loc.endpoint}`);
+    }
+    if (error.status === 401 || error.status === 403) {
+        return new ModelError(`${loc.endpoint} refused access to ${repo} (HTTP ${error.status}): ${tokenAdvice}`);
+    }
+    if (error.status === 404)
+        return new ModelError(`${repo}@${revision}/${loc.file} was not found on ${loc.endpoint} (HTTP 404)`);
+    return new ModelError(`${loc.endpoint} answered HTTP ${error.status} for ${repo}@${revision}/${loc.file}`);
+}
+
+;// CONCATENATED MODULE: ./src/model/hf.ts
+// hf: refs. The revision is resolved to a commit once; the file's sha256 and size come from the Hub and are
+// verified. Revision → commit is recorded, so that HF_HUB_OFFLINE=1 or an unreachable endpoint can still be
+// served from the cache.
+
+
+
+
+
+
+
+function hubOffline(env) {
+    return ['1', 'true', 'yes', 'on'].includes((env.HF_HUB_OFFLINE ?? '').toLowerCase());
+}
+async function provisionHubModel(ref, inputs, store) {
+    const loc = { endpoint: inputs.hfEndpoint, owner: ref.owner, repo: ref.repo, file: ref.file };
+    const revisionKey = `hf:${ref.owner}/${ref.repo}@${ref.revision}`;
+    if (hubOffline(process.env))
+        return await fromCacheOnly(ref, inputs, store, 'HF_HUB_OFFLINE is set');
+    let head;
+    try {
+        head = await headHubFile(loc, ref.revision, inputs.hfToken);
+    }
+    catch (error) {
+        if (!(error instanceof RetryableError))
+            throw error;
+        return await fromCacheOnly(ref, inputs, store, `${inputs.hfEndpoint} cannot be reached (${error.message})`);
+    }
+    const id = modelId(ref, head.commit);
+    info(`${revisionKey} is commit ${head.commit}`);
+    if (inputs.modelDigest && head.digest && inputs.modelDigest !== head.digest) {
+        throw new ModelError(`Input '${Input.ModelDigest}' is ${inputs.modelDigest}, but the Hub says ${id} has ${head.digest}`);
+    }
+    await store.catalog.update((c) => {
+        c.hf_revisions[revisionKey] = { commit: head.commit, resolved_at: new Date().toISOString() };
+    });
+    const source = `hf:${ref.owner}/${ref.repo}@${head.commit}/${ref.file}`;
+    return await findOrFetch(store, { id, source, pinned: head.digest ?? inputs.modelDigest, verify: inputs.verify }, async () => {
+        const credential = hubCredential(inputs.hfEndpoint, inputs.hfToken);
+        const parts = [{ name: baseName(ref.file), url: resolveUrl(loc, head.commit), size: head.size, digest: head.digest, credential }];
+        if (ref.split) {
+            const dir = ref.file.includes('/') ? ref.file.slice(0, ref.file.lastIndexOf('/') + 1) : '';
+            for (const name of splitPartNames(baseName(ref.file), ref.split.total).slice(1)) {
+                const partLoc = { ...loc, file: dir + name };
+                const info = await headHubFile(partLoc, head.commit, inputs.hfToken);
+                parts.push({ name, url: resolveUrl(partLoc, head.commit), size: info.size, digest: info.digest, credential });
+            }
+        }
+        return { id, ref: `hf:${ref.owner}/${ref.repo}@${ref.revision}/${ref.file}`, parts, modelDigest: inputs.modelDigest };
+    });
+}
+async function fromCacheOnly(ref, inputs, store, why) {
+    const catalog = await store.catalog.read();
+    const commit = /^[0-9a-f]{40}$/.test(ref.revision) ? ref.revision : catalog.hf_revisions[`hf:${ref.owner}/${ref.repo}@${ref.revision}`]?.commit;
+    const digest = commit ? catalog.sources[`hf:${ref.owner}/${ref.repo}@${commit}/${ref.file}`] : undefined;
+    const id = modelId(ref, commit);
+    const hit = digest ? await store.findAndLease(digest, inputs.verify, id) : undefined;
+    if (!hit)
+        throw new ModelError(`${why}, and ${modelId(ref)} is not in the cache at ${store.root}`);
+    if (inputs.modelDigest && inputs.modelDigest !== hit.digest) {
+        throw new ModelError(`Input '${Input.ModelDigest}' is ${inputs.modelDigest}, but the cached ${id} has ${hit.digest}`);
+    }
+    notice(`${why}: used the cached ${id}, recorded when ${ref.revision} was last resolved`);
+    return await provisionedFromStore(hit, id, true);
+}
+function baseName(file) {
+    return file.slice(file.lastIndexOf('/') + 1);
+}
+
+;// CONCATENATED MODULE: ./src/util/hash.ts
+
+
+/** `sha256:<hex>` of a file, streamed so that a multi-GB model never sits in memory. */
+async function sha256File(file) {
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    for await (const chunk of (0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: 1 << 20 }))
+        hash.update(chunk);
+    return `sha256:${hash.digest('hex')}`;
+}
 
 ;// CONCATENATED MODULE: ./src/model/local.ts
 // A local model (`file:` or a plain path) is used in place, never copied, but checked like a fetched one.
@@ -55804,8 +58373,10 @@ async function readGgufInfo(file) {
 
 
 
+
 async function provisionLocalModel(ref, expectedDigest) {
-    const parts = ref.split ? splitPartPaths(ref.path, ref.split.total) : [ref.path];
+    const dir = external_node_path_default().dirname(ref.path);
+    const parts = ref.split ? splitPartNames(external_node_path_default().basename(ref.path), ref.split.total).map((name) => external_node_path_default().join(dir, name)) : [ref.path];
     let sizeBytes = 0;
     for (const part of parts) {
         const stat = await external_node_fs_namespaceObject.promises.stat(part).catch((error) => {
@@ -55817,18 +58388,433 @@ async function provisionLocalModel(ref, expectedDigest) {
     }
     const first = parts[0];
     const gguf = await readGgufInfo(first);
+    for (const part of parts.slice(1))
+        await checkGgufMagic(part);
     const digest = await sha256File(first);
     if (expectedDigest !== undefined && digest !== expectedDigest) {
         throw new ModelError(`Input '${Input.ModelDigest}' is ${expectedDigest}, but ${first} has ${digest}`);
     }
     return { id: modelId(ref), path: first, parts, digest, sizeBytes, gguf, cacheHit: true };
 }
-/** `x-00001-of-00003.gguf` → the paths of parts 1 to 3. */
-function splitPartPaths(firstPart, total) {
-    const dir = external_node_path_default().dirname(firstPart);
-    const width = (n) => String(n).padStart(5, '0');
-    const base = external_node_path_default().basename(firstPart).replace(/-\d{5}-of-\d{5}\.gguf$/i, '');
-    return Array.from({ length: total }, (_, i) => external_node_path_default().join(dir, `${base}-${width(i + 1)}-of-${width(total)}.gguf`));
+
+// EXTERNAL MODULE: ./node_modules/proper-lockfile/index.js
+var proper_lockfile = __nccwpck_require__(3648);
+var proper_lockfile_default = /*#__PURE__*/__nccwpck_require__.n(proper_lockfile);
+;// CONCATENATED MODULE: ./src/store/lock.ts
+// Cross-process locks for a shared cache-dir (several jobs on one runner host, or several hosts on NFS).
+// proper-lockfile makes a lock directory with mkdir (atomic on local filesystems and NFS) and keeps its mtime
+// fresh; a lock whose holder was killed goes stale and is taken over, without a human. The locks only avoid
+// duplicate work: every writer still writes its own temporary file and renames it into place, so the store
+// stays correct on a filesystem where locking silently fails.
+
+
+
+
+
+// A lock not refreshed for this long belongs to a process that died (it refreshes every STALE_MS / 2).
+const STALE_MS = 10_000;
+async function withLock(lockPath, what, fn) {
+    (0,external_node_fs_namespaceObject.mkdirSync)(external_node_path_default().dirname(lockPath), { recursive: true });
+    let waitingSince;
+    let release;
+    for (;;) {
+        try {
+            release = await proper_lockfile_default().lock(lockPath, {
+                realpath: false,
+                lockfilePath: `${lockPath}.lock`,
+                stale: STALE_MS,
+                retries: 0,
+                // The lock is an optimisation: if it cannot be kept fresh, say so and go on.
+                onCompromised: (error) => warning(`The lock for ${what} was lost (${error.message}); going on without it.`),
+            });
+            break;
+        }
+        catch (error) {
+            if (error.code !== 'ELOCKED')
+                throw error;
+            if (waitingSince === undefined) {
+                waitingSince = Date.now();
+                info(`Waiting for ${what}: another job is working on it`);
+            }
+            await (0,promises_namespaceObject.setTimeout)(250);
+        }
+    }
+    if (waitingSince !== undefined)
+        info(`Got ${what} after ${((Date.now() - waitingSince) / 1000).toFixed(1)} s`);
+    try {
+        return await fn();
+    }
+    finally {
+        await release().catch(() => undefined);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/store/catalog.ts
+// The catalog of a store: one JSON file, replaced atomically (a crash mid-write leaves the old one), changed only
+// under its lock (read, change, write). It records; the files themselves are verified before use.
+
+
+
+
+class Catalog {
+    file;
+    empty;
+    constructor(file, empty) {
+        this.file = file;
+        this.empty = empty;
+    }
+    async read() {
+        let text;
+        try {
+            text = await external_node_fs_namespaceObject.promises.readFile(this.file, 'utf8');
+        }
+        catch (error) {
+            if (error.code === 'ENOENT')
+                return this.empty();
+            throw error;
+        }
+        try {
+            return { ...this.empty(), ...JSON.parse(text) };
+        }
+        catch {
+            // Not one of our writes (they are atomic): someone edited it. The entries are re-verified from disk.
+            warning(`${this.file} is not valid JSON; starting a new catalog`);
+            return this.empty();
+        }
+    }
+    async update(change) {
+        return await withLock(this.file, `the catalog ${this.file}`, async () => {
+            const data = await this.read();
+            const result = change(data);
+            await writeFileAtomic(this.file, `${JSON.stringify(data, null, 1)}\n`);
+            return result;
+        });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/server/process-identity.ts
+
+
+/**
+ * When a process started, as an opaque string: with its pid, it names one process even after the pid is reused.
+ * Linux: field 22 of /proc/<pid>/stat (clock ticks since boot); elsewhere `ps -o lstart=`. Undefined when the
+ * process does not exist.
+ */
+function processStartTime(pid) {
+    try {
+        const stat = (0,external_node_fs_namespaceObject.readFileSync)(`/proc/${pid}/stat`, 'utf8');
+        // The command name (field 2) can contain spaces and ')': count fields after the last ')'.
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return fields[19];
+    }
+    catch (error) {
+        if (error.code === 'ENOENT' && process.platform === 'linux')
+            return undefined;
+    }
+    try {
+        return (0,external_node_child_process_namespaceObject.execFileSync)('ps', ['-o', 'lstart=', '-p', String(pid)], { encoding: 'utf8' }).trim() || undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+/** True while any process is in the group `pgid`. */
+function groupAlive(pgid) {
+    try {
+        process.kill(-pgid, 0);
+        return true;
+    }
+    catch (error) {
+        return error.code === 'EPERM';
+    }
+}
+
+;// CONCATENATED MODULE: ./src/store/lease.ts
+// A lease says "a live process uses this entry": eviction never removes an entry with a live lease. A lease
+// names a process by pid and start time, so a dead holder (or a reused pid) does not keep an entry forever.
+
+
+
+
+
+const OTHER_HOST_LEASE_MS = 7 * 24 * 3600_000;
+async function takeLease(leaseDir, pid) {
+    const lease = { host: external_node_os_default().hostname(), pid, startTime: processStartTime(pid) ?? '' };
+    await writeFileAtomic(external_node_path_default().join(leaseDir, `${lease.host}-${pid}.json`), JSON.stringify(lease));
+}
+/** True when a live process holds a lease; dead leases of this host are removed on the way. */
+async function hasLiveLease(leaseDir) {
+    let names;
+    try {
+        names = await external_node_fs_namespaceObject.promises.readdir(leaseDir);
+    }
+    catch {
+        return false;
+    }
+    let live = false;
+    for (const name of names.filter((n) => n.endsWith('.json'))) {
+        const file = external_node_path_default().join(leaseDir, name);
+        let lease;
+        try {
+            lease = JSON.parse(await external_node_fs_namespaceObject.promises.readFile(file, 'utf8'));
+        }
+        catch {
+            continue;
+        }
+        // A lease of another host cannot be checked from here: it counts as live for longer than any job runs.
+        const alive = lease.host === external_node_os_default().hostname()
+            ? processStartTime(lease.pid) === lease.startTime
+            : Date.now() - (await external_node_fs_namespaceObject.promises.stat(file)).mtimeMs < OTHER_HOST_LEASE_MS;
+        if (alive)
+            live = true;
+        else
+            await external_node_fs_namespaceObject.promises.rm(file, { force: true });
+    }
+    return live;
+}
+
+;// CONCATENATED MODULE: ./src/model/store.ts
+// The model store under cache-dir: content-addressed by the sha256 of the model (of its first part when
+// split). An entry is a directory entries/sha256-<hex>/ holding the parts under their own names (llama.cpp
+// finds the other parts of a split model beside the first). It appears only complete and verified: parts are
+// written into a private temporary directory, fsynced, checked, and the directory is renamed into place.
+
+
+
+
+
+
+
+
+
+
+const store_hex = (digest) => digest.replace(/^sha256:/, '');
+const UNRECORDED_GRACE_MS = 10 * 60_000;
+class ModelStore {
+    root;
+    catalog;
+    constructor(cacheDir) {
+        this.root = external_node_path_default().join(cacheDir, 'models');
+        this.catalog = new Catalog(external_node_path_default().join(this.root, 'catalog.json'), () => ({ version: 1, models: {}, hf_revisions: {}, sources: {} }));
+    }
+    entryDir(digest) {
+        return external_node_path_default().join(this.root, 'entries', `sha256-${store_hex(digest)}`);
+    }
+    lockPath(key) {
+        return external_node_path_default().join(this.root, 'locks', key.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 200));
+    }
+    /** Everything about one entry (finding, installing, evicting) happens under its lock. */
+    async withEntryLock(key, what, fn) {
+        return await withLock(this.lockPath(key), what, fn);
+    }
+    /** Marks the entry as used by a live process (this one, later the server), so eviction leaves it alone. */
+    async lease(digest, pid) {
+        await takeLease(external_node_path_default().join(this.root, 'leases', `sha256-${store_hex(digest)}`), pid);
+    }
+    /** `find` under the entry's lock, and a lease for this process on what it found. */
+    async findAndLease(digest, verify, what) {
+        return await this.withEntryLock(digest, what, async () => {
+            const found = await this.find(digest, verify);
+            if (found)
+                await this.lease(found.digest, process.pid);
+            return found;
+        });
+    }
+    /**
+     * The verified entry for `digest`, or undefined. `quick` trusts parts whose size, inode and mtime match the
+     * record; otherwise (or with `full`) they are hashed. An entry that fails is removed, with a warning.
+     */
+    async find(digest, verify) {
+        const record = (await this.catalog.read()).models[store_hex(digest)];
+        const dir = this.entryDir(digest);
+        const exists = await external_node_fs_namespaceObject.promises.stat(dir).then(() => true, () => false);
+        if (!exists)
+            return undefined;
+        if (!record) {
+            // Either a job is between its rename and its catalog write (leave it), or one died there: without a
+            // record the parts cannot be verified, so an old one is removed.
+            const age = Date.now() - (await external_node_fs_namespaceObject.promises.stat(dir)).mtimeMs;
+            if (age > UNRECORDED_GRACE_MS)
+                await this.remove(digest, 'it has no catalog record');
+            return undefined;
+        }
+        const parts = record.parts.map((p) => external_node_path_default().join(dir, p.name));
+        const problem = await this.verifyParts(record, parts, verify);
+        if (problem) {
+            warning(`The cached model ${record.id} (${digest}) failed verification (${problem}); fetching it again.`);
+            await this.remove(digest, problem);
+            return undefined;
+        }
+        const now = new Date().toISOString();
+        await this.catalog.update((c) => {
+            const r = c.models[store_hex(digest)];
+            if (r)
+                r.last_used = now;
+        });
+        return { digest, parts, sizeBytes: record.size_bytes, record };
+    }
+    async verifyParts(record, parts, verify) {
+        let rehashed = false;
+        for (const [i, part] of record.parts.entries()) {
+            const file = parts[i];
+            const stat = await external_node_fs_namespaceObject.promises.stat(file).catch(() => undefined);
+            if (!stat)
+                return `${part.name} is missing`;
+            if (stat.size !== part.size)
+                return `${part.name} is ${stat.size} bytes, recorded ${part.size}`;
+            if (verify === 'quick' && stat.ino === part.ino && Math.trunc(stat.mtimeMs) === part.mtime_ms)
+                continue;
+            const digest = await sha256File(file);
+            if (digest !== part.digest)
+                return `${part.name} has ${digest}, recorded ${part.digest}`;
+            rehashed = true;
+        }
+        if (rehashed) {
+            // Verified by content: record the files' identity as it is now (after a move to another filesystem, say).
+            const identities = await Promise.all(parts.map((p) => external_node_fs_namespaceObject.promises.stat(p)));
+            await this.catalog.update((c) => {
+                const r = c.models[store_hex(record.digest)];
+                r?.parts.forEach((p, i) => {
+                    p.ino = identities[i]?.ino ?? p.ino;
+                    p.mtime_ms = Math.trunc(identities[i]?.mtimeMs ?? p.mtime_ms);
+                });
+            });
+        }
+        return undefined;
+    }
+    /** A private directory to download into, inside the store (same filesystem, so the final rename is atomic). */
+    async newWorkDir() {
+        const dir = external_node_path_default().join(this.root, 'tmp', `${external_node_os_default().hostname()}-${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`);
+        await external_node_fs_namespaceObject.promises.mkdir(dir, { recursive: true });
+        return dir;
+    }
+    /** Removes work directories of this host's processes that are gone (killed mid-download), and trash. */
+    async removeStaleWorkDirs() {
+        const tmp = external_node_path_default().join(this.root, 'tmp');
+        const names = await external_node_fs_namespaceObject.promises.readdir(tmp).catch(() => []);
+        for (const name of names) {
+            const m = /^(.*)-(\d+)-[0-9a-f]{8}$/.exec(name);
+            // trash-*: left by a job that died while removing an entry; nothing refers to it any more.
+            if (name.startsWith('trash-') || (m && m[1] === external_node_os_default().hostname() && processStartTime(Number(m[2])) === undefined)) {
+                await external_node_fs_namespaceObject.promises.rm(external_node_path_default().join(tmp, name), { recursive: true, force: true });
+            }
+        }
+    }
+    /**
+     * Moves verified parts from a work directory into place as one entry and records it. When another job
+     * installed the same entry first, theirs is kept and this copy is dropped.
+     */
+    async install(workDir, digest, id, ref, parts) {
+        const dir = this.entryDir(digest);
+        const staged = external_node_path_default().join(workDir, 'entry');
+        await external_node_fs_namespaceObject.promises.mkdir(staged, { recursive: true });
+        for (const part of parts)
+            await external_node_fs_namespaceObject.promises.rename(part.file, external_node_path_default().join(staged, part.name));
+        await external_node_fs_namespaceObject.promises.mkdir(external_node_path_default().dirname(dir), { recursive: true });
+        try {
+            await external_node_fs_namespaceObject.promises.rename(staged, dir);
+        }
+        catch (error) {
+            const code = error.code;
+            if (code !== 'ENOTEMPTY' && code !== 'EEXIST')
+                throw error;
+            info(`Another job installed ${digest} first; using its copy`);
+            // Same content under other names (a re-uploaded file, say): add ours beside them, each file whole.
+            for (const part of parts) {
+                const target = external_node_path_default().join(dir, part.name);
+                if (!(await external_node_fs_namespaceObject.promises.stat(target).then(() => true, () => false)))
+                    await external_node_fs_namespaceObject.promises.rename(external_node_path_default().join(staged, part.name), target);
+            }
+        }
+        await external_node_fs_namespaceObject.promises.rm(workDir, { recursive: true, force: true });
+        const files = parts.map((p) => external_node_path_default().join(dir, p.name));
+        const stats = await Promise.all(files.map((f) => external_node_fs_namespaceObject.promises.stat(f)));
+        const record = {
+            id,
+            ref,
+            digest,
+            size_bytes: stats.reduce((sum, s) => sum + s.size, 0),
+            path: external_node_path_default().relative(this.root, files[0]),
+            parts: parts.map((p, i) => ({ name: p.name, size: stats[i].size, digest: p.digest, ino: stats[i].ino, mtime_ms: Math.trunc(stats[i].mtimeMs) })),
+            state: 'Active',
+            last_used: new Date().toISOString(),
+        };
+        await this.catalog.update((c) => {
+            c.models[store_hex(digest)] = record;
+        });
+        return { digest, parts: files, sizeBytes: record.size_bytes, record };
+    }
+    /** Removes an entry: renamed out of the way first, so no half-deleted entry is ever visible. */
+    async remove(digest, why) {
+        const trash = external_node_path_default().join(this.root, 'tmp', `trash-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`);
+        await external_node_fs_namespaceObject.promises.mkdir(external_node_path_default().dirname(trash), { recursive: true });
+        await external_node_fs_namespaceObject.promises.rename(this.entryDir(digest), trash).catch(() => undefined);
+        await external_node_fs_namespaceObject.promises.rm(trash, { recursive: true, force: true });
+        await this.catalog.update((c) => {
+            delete c.models[store_hex(digest)];
+            for (const [source, d] of Object.entries(c.sources))
+                if (d === digest)
+                    delete c.sources[source];
+        });
+        core_debug(`Removed model ${digest} from the store: ${why}`);
+    }
+    /**
+     * `cache-max-size`: removes least recently used entries until the store fits, never one that a live process
+     * holds a lease on. Returns the digests removed.
+     */
+    async evict(maxBytes) {
+        const records = Object.values((await this.catalog.read()).models).sort((a, b) => a.last_used.localeCompare(b.last_used));
+        let total = records.reduce((sum, r) => sum + r.size_bytes, 0);
+        const removed = [];
+        for (const record of records) {
+            if (total <= maxBytes)
+                break;
+            await this.withEntryLock(record.digest, `the cached model ${record.digest}`, async () => {
+                if (await hasLiveLease(external_node_path_default().join(this.root, 'leases', `sha256-${store_hex(record.digest)}`)))
+                    return;
+                await this.remove(record.digest, 'cache-max-size');
+                total -= record.size_bytes;
+                removed.push(record.digest);
+            });
+        }
+        return removed;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/model/url.ts
+// http(s):// models. With model-digest the content is pinned and a cached copy needs no network at all;
+// without it, the cache keys the file by its URL and the server's ETag or Last-Modified, and says so.
+
+
+
+
+
+async function provisionUrlModel(ref, inputs, store) {
+    const id = modelId(ref);
+    const pinned = inputs.modelDigest;
+    if (pinned) {
+        const hit = await store.findAndLease(pinned, inputs.verify, id);
+        if (hit)
+            return await provisionedFromStore(hit, id, true);
+    }
+    const head = await withRetries(`Asking ${redactUrl(ref.url)}`, () => request(ref.url, { method: 'HEAD' }));
+    const version = head.ok ? (head.headers.get('etag') ?? head.headers.get('last-modified') ?? undefined) : undefined;
+    const length = head.ok ? Number(head.headers.get('content-length') ?? NaN) : NaN;
+    const source = `url:${ref.url}#${version ?? ''}`;
+    if (!pinned) {
+        notice(`${redactUrl(ref.url)} has no '${Input.ModelDigest}': the cache keys it by URL and ${version ? `the server's ETag/Last-Modified (${version})` : 'nothing else (the server sends no ETag or Last-Modified)'}. Set '${Input.ModelDigest}' to pin its content.`);
+    }
+    return await findOrFetch(store, { id, source, pinned, verify: inputs.verify }, async () => {
+        const url = new URL(ref.url);
+        const firstName = decodeURIComponent(url.pathname.slice(url.pathname.lastIndexOf('/') + 1)) || 'model.gguf';
+        const names = ref.split ? splitPartNames(firstName, ref.split.total) : [firstName];
+        const parts = names.map((name, i) => {
+            const partUrl = new URL(url);
+            partUrl.pathname = url.pathname.slice(0, url.pathname.lastIndexOf('/') + 1) + encodeURIComponent(name);
+            return { name, url: partUrl.href, size: i === 0 && Number.isSafeInteger(length) && length > 0 ? length : undefined };
+        });
+        return { id, ref: ref.url, parts, modelDigest: pinned };
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/model/provision.ts
@@ -55837,19 +58823,30 @@ function splitPartPaths(firstPart, total) {
 
 
 
+
+
 async function provisionModel(inputs) {
     const ref = inputs.model;
-    switch (ref.kind) {
-        case 'file': {
-            const model = await provisionLocalModel(ref, inputs.modelDigest);
-            info(`Model: ${model.path} (${model.gguf.architecture}, ${model.sizeBytes} bytes, ${model.digest})`);
-            return model;
-        }
-        case 'hf':
-            throw new NotSupportedError(`Input '${Input.Model}': fetching from the Hugging Face Hub (hf:)`);
-        case 'url':
-            throw new NotSupportedError(`Input '${Input.Model}': fetching a model from a URL`);
-    }
+    const model = ref.kind === 'file'
+        ? await provisionLocalModel(ref, inputs.modelDigest)
+        : ref.kind === 'hf'
+            ? await provisionHubModel(ref, inputs, new ModelStore(inputs.cacheDir))
+            : await provisionUrlModel(ref, inputs, new ModelStore(inputs.cacheDir));
+    info(`Model: ${model.id} at ${model.path} (${model.gguf.architecture}, ${formatBytes(model.sizeBytes)}, ${model.digest}, ${model.cacheHit ? 'cache hit' : 'downloaded'})`);
+    return model;
+}
+/** Keeps a stored model from eviction for as long as `pid` (the server) lives. Local files are not stored. */
+async function leaseModel(inputs, model, pid) {
+    if (inputs.model.kind !== 'file')
+        await new ModelStore(inputs.cacheDir).lease(model.digest, pid);
+}
+/** `cache-max-size`: after the run, least recently used models that nothing uses are removed. */
+async function evictModels(inputs) {
+    if (inputs.cacheMaxSizeBytes === undefined)
+        return;
+    const removed = await new ModelStore(inputs.cacheDir).evict(inputs.cacheMaxSizeBytes);
+    if (removed.length)
+        info(`cache-max-size ${formatBytes(inputs.cacheMaxSizeBytes)}: removed ${removed.join(', ')}`);
 }
 
 ;// CONCATENATED MODULE: ./src/outputs.ts
@@ -55917,8 +58914,6 @@ function argv_httpUrl(host, port) {
     return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-;// CONCATENATED MODULE: external "node:timers/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
 ;// CONCATENATED MODULE: ./src/server/health.ts
 // Readiness: llama-server answers /health with 503 while it loads the model and 200 once it can serve.
 // /v1/models answers before the model is loaded, so it is never used for this.
@@ -55960,43 +58955,6 @@ async function waitForHealth(wait) {
             nextNotice += 10_000;
         }
         await Promise.race([(0,promises_namespaceObject.setTimeout)(interval), wait.exited.catch(() => undefined)]);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/server/process-identity.ts
-
-
-/**
- * When a process started, as an opaque string: with its pid, it names one process even after the pid is reused.
- * Linux: field 22 of /proc/<pid>/stat (clock ticks since boot); elsewhere `ps -o lstart=`. Undefined when the
- * process does not exist.
- */
-function processStartTime(pid) {
-    try {
-        const stat = (0,external_node_fs_namespaceObject.readFileSync)(`/proc/${pid}/stat`, 'utf8');
-        // The command name (field 2) can contain spaces and ')': count fields after the last ')'.
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        return fields[19];
-    }
-    catch (error) {
-        if (error.code === 'ENOENT' && process.platform === 'linux')
-            return undefined;
-    }
-    try {
-        return (0,external_node_child_process_namespaceObject.execFileSync)('ps', ['-o', 'lstart=', '-p', String(pid)], { encoding: 'utf8' }).trim() || undefined;
-    }
-    catch {
-        return undefined;
-    }
-}
-/** True while any process is in the group `pgid`. */
-function groupAlive(pgid) {
-    try {
-        process.kill(-pgid, 0);
-        return true;
-    }
-    catch (error) {
-        return error.code === 'EPERM';
     }
 }
 
@@ -56226,17 +59184,20 @@ async function run() {
         const model = await provisionModel(inputs);
         const engine = await provisionEngine(inputs);
         setProvisionOutputs(model, engine);
-        if (!inputs.start) {
-            info('start is false: the model and the engine are ready; no server was started.');
-            await writeSummary(model, engine, undefined);
-            return;
+        let server;
+        if (inputs.start) {
+            server = await startServer(engine.path, model.path, inputs);
+            await leaseModel(inputs, model, server.pid);
+            const handoff = buildHandoff({ model, engine, server, poolId: inputs.poolId, parallel: inputs.parallel, devices: inputs.devices, gpus: [] });
+            await writeHandoff(inputs.handoffPath, handoff);
+            info(`Handoff: ${inputs.handoffPath}`);
+            setServerOutputs(server, inputs.handoffPath);
         }
-        const server = await startServer(engine.path, model.path, inputs);
-        const handoff = buildHandoff({ model, engine, server, poolId: inputs.poolId, parallel: inputs.parallel, devices: inputs.devices, gpus: [] });
-        await writeHandoff(inputs.handoffPath, handoff);
-        info(`Handoff: ${inputs.handoffPath}`);
-        setServerOutputs(server, inputs.handoffPath);
+        else {
+            info('start is false: the model and the engine are ready; no server was started.');
+        }
         await writeSummary(model, engine, server);
+        await evictModels(inputs);
     }
     catch (error) {
         failStep(error);
@@ -56250,6 +59211,13 @@ async function run() {
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
+
+/***/ }),
+
+/***/ 9140:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("constants");
 
 /***/ }),
 
@@ -56432,6 +59400,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:worker_
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
+
+/***/ }),
+
+/***/ 6928:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
 
 /***/ }),
 

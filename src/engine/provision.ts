@@ -10,7 +10,7 @@ export async function provisionEngine(
   inputs: Pick<ActionInputs, 'llamaServerPath' | 'llamaCppRepo' | 'llamaCppRef' | 'backend'>,
 ): Promise<ProvisionedEngine> {
   if (inputs.backend !== 'auto' && inputs.backend !== 'cpu') {
-    throw new NotSupportedError(`Input '${Input.Backend}' is '${inputs.backend}': GPU backends`)
+    throw new NotSupportedError(`Input '${Input.Backend}' is '${inputs.backend}': the ${inputs.backend} backend`)
   }
   if (inputs.llamaServerPath === undefined) {
     throw new NotSupportedError(

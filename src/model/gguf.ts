@@ -1,5 +1,6 @@
 // Reads a GGUF file's header with Hugging Face's maintained parser; rejects anything llama.cpp would not load.
 import { gguf } from '@huggingface/gguf'
+import { promises as fs } from 'node:fs'
 import { ModelError } from '../errors.js'
 
 /** What the rest of the action needs from a model's header (the handoff, and later the VRAM estimate). */
@@ -50,5 +51,21 @@ export async function readGgufInfo(file: string): Promise<GgufInfo> {
     headCountKv: num('attention.head_count_kv'),
     fileType: typeof fileType === 'number' ? fileType : null,
     tensorCount: tensorInfos.length,
+  }
+}
+
+/** The first 8 bytes of a GGUF file: magic and version. Enough for the parts after the first of a split model. */
+export async function checkGgufMagic(file: string): Promise<void> {
+  const handle = await fs.open(file, 'r')
+  try {
+    const head = Buffer.alloc(8)
+    const { bytesRead } = await handle.read(head, 0, 8, 0)
+    if (bytesRead < 8 || head.toString('latin1', 0, 4) !== 'GGUF') {
+      throw new ModelError(`${file} is not a GGUF model llama.cpp can load (it does not start with the GGUF magic)`)
+    }
+    const version = head.readUInt32LE(4)
+    if (version !== 2 && version !== 3) throw new ModelError(`${file} is GGUF version ${version}; llama.cpp needs version 2 or 3`)
+  } finally {
+    await handle.close()
   }
 }

@@ -4,7 +4,8 @@ import path from 'node:path'
 import { Input } from '../constants.js'
 import { ModelError } from '../errors.js'
 import { sha256File } from '../util/hash.js'
-import { readGgufInfo } from './gguf.js'
+import { splitPartNames } from './fetch.js'
+import { checkGgufMagic, readGgufInfo } from './gguf.js'
 import type { ProvisionedModel } from './provisioned.js'
 import { modelId, type ModelRef } from './ref.js'
 
@@ -12,7 +13,8 @@ export async function provisionLocalModel(
   ref: Extract<ModelRef, { kind: 'file' }>,
   expectedDigest: string | undefined,
 ): Promise<ProvisionedModel> {
-  const parts = ref.split ? splitPartPaths(ref.path, ref.split.total) : [ref.path]
+  const dir = path.dirname(ref.path)
+  const parts = ref.split ? splitPartNames(path.basename(ref.path), ref.split.total).map((name) => path.join(dir, name)) : [ref.path]
   let sizeBytes = 0
   for (const part of parts) {
     const stat = await fs.stat(part).catch((error: NodeJS.ErrnoException) => {
@@ -23,6 +25,7 @@ export async function provisionLocalModel(
   }
   const first = parts[0] as string
   const gguf = await readGgufInfo(first)
+  for (const part of parts.slice(1)) await checkGgufMagic(part)
   const digest = await sha256File(first)
   if (expectedDigest !== undefined && digest !== expectedDigest) {
     throw new ModelError(`Input '${Input.ModelDigest}' is ${expectedDigest}, but ${first} has ${digest}`)
@@ -30,10 +33,3 @@ export async function provisionLocalModel(
   return { id: modelId(ref), path: first, parts, digest, sizeBytes, gguf, cacheHit: true }
 }
 
-/** `x-00001-of-00003.gguf` → the paths of parts 1 to 3. */
-export function splitPartPaths(firstPart: string, total: number): string[] {
-  const dir = path.dirname(firstPart)
-  const width = (n: number) => String(n).padStart(5, '0')
-  const base = path.basename(firstPart).replace(/-\d{5}-of-\d{5}\.gguf$/i, '')
-  return Array.from({ length: total }, (_, i) => path.join(dir, `${base}-${width(i + 1)}-of-${width(total)}.gguf`))
-}

@@ -243,8 +243,9 @@ describe('failures', () => {
   })
 
   it('what needs a later capability says it is not supported yet', async () => {
-    const run = await main({ inputs: { model: 'hf:org/repo/m.gguf', 'llama-server-path': fakeServer } })
-    expect(run.errors).toEqual([`Input 'model': fetching from the Hugging Face Hub (hf:) is not supported yet`])
+    const { dirs } = jobWithModel()
+    const run = await main({ dirs, inputs: { model: 'models/tiny.gguf', backend: 'cuda', 'llama-server-path': fakeServer } })
+    expect(run.errors).toEqual([`Input 'backend' is 'cuda': the cuda backend is not supported yet`])
   })
 })
 

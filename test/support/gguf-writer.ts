@@ -1,4 +1,5 @@
 // Writes real GGUF (version 3) files for tests: metadata and tensors, laid out as llama.cpp's gguf.c reads them.
+import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 
 export type GgufScalarType = 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32' | 'bool' | 'str' | 'u64' | 'i64' | 'f64'
@@ -106,7 +107,17 @@ export function writeGguf(file: string, metadata: [string, GgufValue][], tensors
 
 /** A header-only llama model: enough for the action's checks and for the engine test double, not for inference. */
 export function writeHeaderOnlyModel(file: string, contextLength = 4096): void {
-  writeGguf(file, [
+  writeGguf(file, headerOnlyMetadata(contextLength))
+}
+
+/** A llama-architecture GGUF of about `bytes` bytes: the header above plus one tensor of random data. */
+export function ggufWithPayload(bytes: number, contextLength = 4096): Buffer {
+  const floats = Math.max(8, Math.floor(bytes / 4))
+  return ggufBytes(headerOnlyMetadata(contextLength), [{ name: 'payload.weight', shape: [floats], type: 'f32', data: randomBytes(floats * 4) }])
+}
+
+function headerOnlyMetadata(contextLength: number): [string, GgufValue][] {
+  return [
     ['general.architecture', { type: 'str', value: 'llama' }],
     ['general.name', { type: 'str', value: 'header-only test model' }],
     ['general.file_type', { type: 'u32', value: 0 }],
@@ -115,5 +126,5 @@ export function writeHeaderOnlyModel(file: string, contextLength = 4096): void {
     ['llama.embedding_length', { type: 'u32', value: 64 }],
     ['llama.attention.head_count', { type: 'u32', value: 4 }],
     ['llama.attention.head_count_kv', { type: 'u32', value: 2 }],
-  ])
+  ]
 }

@@ -1,0 +1,104 @@
+// Downloads the parts of a model into a private work directory of the store, checks them, and installs them
+// as one entry. Nothing becomes an entry unless every part arrived whole and verified.
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
+import { Input } from '../constants.js'
+import { ModelError } from '../errors.js'
+import { ensureFreeSpace } from '../util/disk.js'
+import type { Credential } from '../util/http.js'
+import { downloadFile } from './download.js'
+import { checkGgufMagic, readGgufInfo } from './gguf.js'
+import type { ProvisionedModel } from './provisioned.js'
+import type { ModelStore, StoredModel } from './store.js'
+
+export interface RemotePart {
+  name: string
+  url: string
+  credential?: Credential
+  size?: number
+  /** `sha256:<hex>` when known before downloading. */
+  digest?: string
+}
+
+export interface FetchPlan {
+  id: string
+  ref: string
+  parts: RemotePart[]
+  /** The `model-digest` input: the first part must have it. */
+  modelDigest: string | undefined
+}
+
+export async function fetchIntoStore(store: ModelStore, plan: FetchPlan): Promise<StoredModel> {
+  await store.removeStaleWorkDirs()
+  const workDir = await store.newWorkDir()
+  try {
+    const known = plan.parts.reduce((sum, p) => sum + (p.size ?? 0), 0)
+    if (known > 0) await ensureFreeSpace(workDir, known, plan.id)
+    const installed: { name: string; file: string; digest: string }[] = []
+    for (const [i, part] of plan.parts.entries()) {
+      const file = path.join(workDir, part.name)
+      const got = await downloadFile({
+        url: part.url,
+        credential: part.credential,
+        dest: file,
+        label: part.name,
+        expectedSize: part.size,
+        expectedDigest: part.digest ?? (i === 0 ? plan.modelDigest : undefined),
+      })
+      installed.push({ name: part.name, file, digest: got.digest })
+    }
+    const first = installed[0]!
+    if (plan.modelDigest !== undefined && first.digest !== plan.modelDigest) {
+      throw new ModelError(`Input '${Input.ModelDigest}' is ${plan.modelDigest}, but ${plan.id} has ${first.digest}`)
+    }
+    // Only GGUF models are stored: a wrong URL (an HTML page, say) is refused here.
+    await readGgufInfo(first.file)
+    for (const part of installed.slice(1)) await checkGgufMagic(part.file)
+    return await store.install(workDir, first.digest, plan.id, plan.ref, installed)
+  } catch (error) {
+    await fs.rm(workDir, { recursive: true, force: true })
+    throw error
+  }
+}
+
+export interface Wanted {
+  id: string
+  /** Where it comes from, as the catalog keys it (`hf:owner/repo@commit/path`, or a URL with its ETag). */
+  source: string
+  /** The sha256 when known before fetching (from the Hub or `model-digest`). */
+  pinned: string | undefined
+  verify: 'quick' | 'full'
+}
+
+/**
+ * Under the entry's lock, so that concurrent jobs fetch once: the stored model when the store has it (found by
+ * digest, or by source through the catalog), else fetched with the plan that `plan` makes.
+ */
+export async function findOrFetch(store: ModelStore, wanted: Wanted, plan: () => Promise<FetchPlan>): Promise<ProvisionedModel> {
+  return await store.withEntryLock(wanted.pinned ?? wanted.source, wanted.id, async () => {
+    const known = wanted.pinned ?? (await store.catalog.read()).sources[wanted.source]
+    const hit = known ? await store.find(known, wanted.verify) : undefined
+    if (hit) {
+      await store.lease(hit.digest, process.pid)
+      return await provisionedFromStore(hit, wanted.id, true)
+    }
+    const stored = await fetchIntoStore(store, await plan())
+    await store.catalog.update((c) => {
+      c.sources[wanted.source] = stored.digest
+    })
+    await store.lease(stored.digest, process.pid)
+    return await provisionedFromStore(stored, wanted.id, false)
+  })
+}
+
+export async function provisionedFromStore(stored: StoredModel, id: string, cacheHit: boolean): Promise<ProvisionedModel> {
+  const first = stored.parts[0] as string
+  return { id, path: first, parts: stored.parts, digest: stored.digest, sizeBytes: stored.sizeBytes, gguf: await readGgufInfo(first), cacheHit }
+}
+
+/** The names of every part of a split model, from the name of its first part. */
+export function splitPartNames(firstName: string, total: number): string[] {
+  const width = (n: number) => String(n).padStart(5, '0')
+  const base = firstName.replace(/-\d{5}-of-\d{5}\.gguf$/i, '')
+  return Array.from({ length: total }, (_, i) => `${base}-${width(i + 1)}-of-${width(total)}.gguf`)
+}

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest'
+import { splitPartNames } from '../../src/model/fetch.js'
+import { formatBytes, formatDuration, progressLine } from '../../src/model/progress.js'
+import { redactUrl, retryAfterMs } from '../../src/util/http.js'
+
+describe('progressLine', () => {
+  it('gives bytes, percent, rate and ETA', () => {
+    expect(progressLine('m.gguf', 512 * 2 ** 20, 2 * 2 ** 30, 10_000)).toBe('m.gguf: 512.0 MiB of 2.0 GiB (25%), 53.7 MB/s, ETA 30 s')
+  })
+  it('without a known size gives bytes and rate', () => {
+    expect(progressLine('m.gguf', 1500, undefined, 1000)).toBe('m.gguf: 1.5 KiB, 0.0 MB/s')
+  })
+  it.each([
+    [0, '0 B'],
+    [1023, '1023 B'],
+    [1536, '1.5 KiB'],
+    [5 * 2 ** 40, '5.0 TiB'],
+  ])('formatBytes(%d) = %s', (n, text) => expect(formatBytes(n)).toBe(text))
+  it.each([
+    [4_400, '4 s'],
+    [125_000, '2 min 5 s'],
+    [3_725_000, '1 h 2 min'],
+  ])('formatDuration(%d) = %s', (ms, text) => expect(formatDuration(ms)).toBe(text))
+})
+
+describe('retryAfterMs', () => {
+  it('reads seconds and HTTP dates', () => {
+    expect(retryAfterMs('3')).toBe(3000)
+    expect(retryAfterMs('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT'))).toBe(10_000)
+    expect(retryAfterMs(null)).toBeUndefined()
+    expect(retryAfterMs('soon')).toBeUndefined()
+  })
+})
+
+describe('redactUrl', () => {
+  it('drops the query string, where signed URLs carry their credentials', () => {
+    expect(redactUrl('https://cdn.example/blobs/abc?X-Amz-Signature=secret')).toBe('https://cdn.example/blobs/abc?…')
+    expect(redactUrl('https://user:pw@host.example/x')).toBe('https://host.example/x')
+  })
+})
+
+describe('splitPartNames', () => {
+  it('names every part from the first', () => {
+    expect(splitPartNames('m-Q4-00001-of-00003.gguf', 3)).toEqual(['m-Q4-00001-of-00003.gguf', 'm-Q4-00002-of-00003.gguf', 'm-Q4-00003-of-00003.gguf'])
+  })
+})
