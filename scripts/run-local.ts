@@ -1,32 +1,37 @@
-// `npm start`: runs the bundled action on this machine as the runner would (through the test harness), prints
-// its outputs and one request to the server, then runs the post step. LLAMA_SERVER_PATH picks the binary;
-// without it, the engine test double from test/fixtures/engine is built and used.
-import { mkdirSync } from 'node:fs'
+// `npm start`: the action on this machine, on its embedded default and with no network: llama.cpp v0.5.0 from
+// the bundled source (fetched by npm ci), a generated tiny model, through the same runner harness as the tests.
+// It prints the outputs and one completion, then runs the post step. The first run builds llama-server
+// (minutes, with progress); later runs reuse node_modules/.cache/setup-llama-server/start/cache.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { buildFakeLlamaServer } from '../test/support/engine-fixture.js'
-import { writeHeaderOnlyModel } from '../test/support/gguf-writer.js'
-import { newJobDirs, processesWithTrackingId, runMain, runPost } from '../test/support/runner.js'
+import { llamaCppSource } from '../test/support/llama-source.js'
+import { processesWithTrackingId, ROOT, runMain, runPost, type JobDirs } from '../test/support/runner.js'
+import { tinyModelBytes } from '../test/support/tiny-model.js'
 
-const binary = process.env.LLAMA_SERVER_PATH || buildFakeLlamaServer()
-const dirs = newJobDirs()
-mkdirSync(path.join(dirs.workspace, 'models'))
-writeHeaderOnlyModel(path.join(dirs.workspace, 'models', 'tiny.gguf'))
+const base = path.join(ROOT, 'node_modules', '.cache', 'setup-llama-server', 'start')
+const dirs: JobDirs = { root: base, workspace: path.join(base, 'workspace'), temp: path.join(base, 'temp'), toolCache: path.join(base, 'tool-cache') }
+for (const dir of [dirs.workspace, dirs.temp, dirs.toolCache]) mkdirSync(dir, { recursive: true })
+const model = path.join(dirs.workspace, 'tiny.gguf')
+if (!existsSync(model)) writeFileSync(model, await tinyModelBytes())
 
-console.log(`job directory: ${dirs.root}\nengine: ${binary}${process.env.LLAMA_SERVER_PATH ? '' : ' (the test double: no inference)'}`)
-const main = await runMain({ dirs, inputs: { model: 'models/tiny.gguf', 'llama-server-path': binary } })
+const { repo } = llamaCppSource()
+console.log(`llama.cpp source: ${repo}\nmodel: ${model}\ncache-dir: ${path.join(base, 'cache')}\n`)
+const main = await runMain({
+  dirs,
+  inputs: { model: 'tiny.gguf', 'llama-cpp-repo': repo, 'cache-dir': path.join(base, 'cache'), 'remote-cache': 'none' },
+  timeoutMs: 60 * 60_000,
+})
 process.stdout.write(main.stdout)
-if (main.exitCode !== 0) {
-  console.error(`main failed:\n${main.errors.join('\n')}`)
-  process.exitCode = 1
-}
 console.log('\noutputs:')
 for (const [name, value] of Object.entries(main.outputs)) console.log(`  ${name}: ${value}`)
 if (main.outputs.url) {
-  const health = await fetch(`${main.outputs.url}/health`)
-  console.log(`\nGET ${main.outputs.url}/health → ${health.status} ${await health.text()}`)
+  const response = await fetch(`${main.outputs.url}/completion`, { method: 'POST', body: JSON.stringify({ prompt: 'Once upon a time', n_predict: 16 }) })
+  const body = (await response.json()) as { content: string; tokens_predicted: number }
+  console.log(`\nPOST ${main.outputs.url}/completion → ${response.status}: ${body.tokens_predicted} tokens: ${JSON.stringify(body.content)}`)
 }
 const post = await runPost(main)
 process.stdout.write(`\npost:\n${post.stdout}`)
 const left = processesWithTrackingId(main.trackingId)
 console.log(left.length ? `processes left: ${left.join(', ')}` : 'no process left')
-if (left.length || post.exitCode !== 0) process.exitCode = 1
+if (main.exitCode !== 0) console.error(`main failed:\n${main.errors.join('\n')}`)
+if (main.exitCode !== 0 || post.exitCode !== 0 || left.length) process.exitCode = 1

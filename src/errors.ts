@@ -9,14 +9,6 @@ export class InputError extends Error {
   }
 }
 
-/** A valid input that needs a capability this version does not have yet. */
-export class NotSupportedError extends Error {
-  constructor(message: string) {
-    super(`${message} is not supported yet`)
-    this.name = 'NotSupportedError'
-  }
-}
-
 export class ModelError extends Error {
   override name = 'ModelError'
 }
@@ -36,7 +28,7 @@ export function errorMessage(error: unknown): string {
 
 export function failStep(error: unknown): void {
   core.setFailed(errorMessage(error))
-  if (error instanceof Error && error.stack && !['InputError', 'NotSupportedError', 'ModelError', 'EngineError', 'ServerError'].includes(error.name)) {
+  if (error instanceof Error && error.stack && !['InputError', 'ModelError', 'EngineError', 'ServerError'].includes(error.name)) {
     // Not one of ours: the stack helps whoever reports it.
     core.debug(error.stack)
   }

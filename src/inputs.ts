@@ -240,9 +240,11 @@ function gitRef(value: string): string {
   return value
 }
 
-function repo(value: string): string {
+/** A git URL (scheme://… or user@host:path) as given; a local path resolved against the workspace. */
+function repo(value: string, workspace: string): string {
   if (value.startsWith('-')) throw new Invalid("a git URL or a local path, not starting with '-'")
-  return value
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) || /^[\w.-]+@[\w.-]+:/.test(value)) return value
+  return path.resolve(workspace, value)
 }
 
 function poolId(value: string): string {
@@ -270,7 +272,7 @@ function schema(ctx: InputContext) {
       [Input.ModelDigest]: field(optional(digest)),
       [Input.HfToken]: field((v) => v || ctx.env.HF_TOKEN || undefined),
       [Input.HfEndpoint]: field((v) => httpUrl(v || ctx.env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT)),
-      [Input.LlamaCppRepo]: field(repo),
+      [Input.LlamaCppRepo]: field((v) => repo(v, workspace)),
       [Input.LlamaCppRef]: field(gitRef),
       [Input.LlamaServerPath]: field(optional(inWorkspace)),
       [Input.Backend]: field(oneOf(['auto', 'cpu', 'cuda', 'vulkan', 'hip'])),

@@ -1,24 +1,27 @@
-// The post step (runs always): stop the server that main started, if it still is ours, and show its log.
+// The post step (runs always): stop the server that main started, if it still is ours, show its log, and save
+// to the GitHub Actions cache what main built.
 import * as core from '@actions/core'
 import { STOP_GRACE_MS } from './constants.js'
 import { errorMessage } from './errors.js'
 import { logTail } from './server/log-tail.js'
 import { groupAlive, processStartTime } from './server/process-identity.js'
 import { stopProcessGroup } from './server/stop.js'
-import { readServerState } from './state.js'
+import { saveToRemote } from './store/remote-cache.js'
+import { readPendingRemoteSaves, readServerState } from './state.js'
 
 export async function runPost(): Promise<void> {
   try {
     const server = readServerState()
-    if (!server) {
+    if (server) {
+      await stopServer(server.pid, server.startTime)
+      const tail = await logTail(server.logPath, 100)
+      core.startGroup(`llama-server log (last 100 lines of ${server.logPath})`)
+      core.info(tail || '(empty)')
+      core.endGroup()
+    } else {
       core.info('No server was started by this action: nothing to stop.')
-      return
     }
-    await stopServer(server.pid, server.startTime)
-    const tail = await logTail(server.logPath, 100)
-    core.startGroup(`llama-server log (last 100 lines of ${server.logPath})`)
-    core.info(tail || '(empty)')
-    core.endGroup()
+    for (const save of readPendingRemoteSaves()) await saveToRemote(save.name, save.dir)
   } catch (error) {
     // A post step that cannot clean up must say so loudly: the next job on this runner would inherit the mess.
     core.setFailed(`Could not stop llama-server: ${errorMessage(error)}`)

@@ -22,3 +22,22 @@ export function readServerState(): ServerState | undefined {
   if (typeof parsed.pid !== 'number' || typeof parsed.logPath !== 'string') return undefined
   return { pid: parsed.pid, startTime: parsed.startTime ?? '', logPath: parsed.logPath }
 }
+
+/** An entry that post saves to the GitHub Actions cache: its remote name and its directory in the store. */
+export interface PendingRemoteSave {
+  name: string
+  dir: string
+}
+
+const REMOTE_SAVES = 'remote-saves'
+const pending: PendingRemoteSave[] = []
+
+export function addPendingRemoteSave(save: PendingRemoteSave): void {
+  pending.push(save)
+  core.saveState(REMOTE_SAVES, JSON.stringify(pending))
+}
+
+export function readPendingRemoteSaves(): PendingRemoteSave[] {
+  const raw = core.getState(REMOTE_SAVES)
+  return raw ? (JSON.parse(raw) as PendingRemoteSave[]) : []
+}

@@ -7,4 +7,6 @@ export interface ProvisionedEngine {
   provisioningMode: 'source' | 'binary'
   backend: 'cpu' | 'cuda' | 'vulkan' | 'hip'
   cacheHit: boolean
+  /** The engine store's key (for a built engine). */
+  cacheKey?: string
 }

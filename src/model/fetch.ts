@@ -9,7 +9,7 @@ import type { Credential } from '../util/http.js'
 import { downloadFile } from './download.js'
 import { checkGgufMagic, readGgufInfo } from './gguf.js'
 import type { ProvisionedModel } from './provisioned.js'
-import type { ModelStore, StoredModel } from './store.js'
+import { modelEntryName, type ModelStore, type StoredModel } from './store.js'
 
 export interface RemotePart {
   name: string
@@ -29,7 +29,6 @@ export interface FetchPlan {
 }
 
 export async function fetchIntoStore(store: ModelStore, plan: FetchPlan): Promise<StoredModel> {
-  await store.removeStaleWorkDirs()
   const workDir = await store.newWorkDir()
   try {
     const known = plan.parts.reduce((sum, p) => sum + (p.size ?? 0), 0)
@@ -75,25 +74,25 @@ export interface Wanted {
  * digest, or by source through the catalog), else fetched with the plan that `plan` makes.
  */
 export async function findOrFetch(store: ModelStore, wanted: Wanted, plan: () => Promise<FetchPlan>): Promise<ProvisionedModel> {
-  return await store.withEntryLock(wanted.pinned ?? wanted.source, wanted.id, async () => {
+  return await store.withEntryLock(wanted.pinned ? modelEntryName(wanted.pinned) : wanted.source, wanted.id, async () => {
     const known = wanted.pinned ?? (await store.catalog.read()).sources[wanted.source]
     const hit = known ? await store.find(known, wanted.verify) : undefined
     if (hit) {
-      await store.lease(hit.digest, process.pid)
+      await store.lease(modelEntryName(hit.digest), process.pid)
       return await provisionedFromStore(hit, wanted.id, true)
     }
     const stored = await fetchIntoStore(store, await plan())
     await store.catalog.update((c) => {
       c.sources[wanted.source] = stored.digest
     })
-    await store.lease(stored.digest, process.pid)
+    await store.lease(modelEntryName(stored.digest), process.pid)
     return await provisionedFromStore(stored, wanted.id, false)
   })
 }
 
 export async function provisionedFromStore(stored: StoredModel, id: string, cacheHit: boolean): Promise<ProvisionedModel> {
   const first = stored.parts[0] as string
-  return { id, path: first, parts: stored.parts, digest: stored.digest, sizeBytes: stored.sizeBytes, gguf: await readGgufInfo(first), cacheHit }
+  return { id, path: first, parts: stored.parts, digest: stored.digest, sizeBytes: stored.sizeBytes, gguf: await readGgufInfo(first), cacheHit, stored: true }
 }
 
 /** The names of every part of a split model, from the name of its first part. */

@@ -30,6 +30,6 @@ export async function provisionLocalModel(
   if (expectedDigest !== undefined && digest !== expectedDigest) {
     throw new ModelError(`Input '${Input.ModelDigest}' is ${expectedDigest}, but ${first} has ${digest}`)
   }
-  return { id: modelId(ref), path: first, parts, digest, sizeBytes, gguf, cacheHit: true }
+  return { id: modelId(ref), path: first, parts, digest, sizeBytes, gguf, cacheHit: true, stored: false }
 }
 

@@ -23,15 +23,3 @@ export async function provisionModel(inputs: ModelInputs): Promise<ProvisionedMo
   )
   return model
 }
-
-/** Keeps a stored model from eviction for as long as `pid` (the server) lives. Local files are not stored. */
-export async function leaseModel(inputs: ModelInputs, model: ProvisionedModel, pid: number): Promise<void> {
-  if (inputs.model.kind !== 'file') await new ModelStore(inputs.cacheDir).lease(model.digest, pid)
-}
-
-/** `cache-max-size`: after the run, least recently used models that nothing uses are removed. */
-export async function evictModels(inputs: Pick<ActionInputs, 'cacheDir' | 'cacheMaxSizeBytes'>): Promise<void> {
-  if (inputs.cacheMaxSizeBytes === undefined) return
-  const removed = await new ModelStore(inputs.cacheDir).evict(inputs.cacheMaxSizeBytes)
-  if (removed.length) core.info(`cache-max-size ${formatBytes(inputs.cacheMaxSizeBytes)}: removed ${removed.join(', ')}`)
-}

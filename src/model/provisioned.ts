@@ -11,4 +11,6 @@ export interface ProvisionedModel {
   sizeBytes: number
   gguf: GgufInfo
   cacheHit: boolean
+  /** True when it lives in the model store (fetched), false for a local file used in place. */
+  stored: boolean
 }

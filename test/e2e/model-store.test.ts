@@ -303,7 +303,7 @@ describe('the store', () => {
     const dirs = newJobDirs()
     await fetchModel({ model: m.ref }, dirs)
     const catalog = JSON.parse(readFileSync(path.join(dirs.toolCache, 'setup-llama-server', 'models', 'catalog.json'), 'utf8'))
-    expect(catalog.models[m.digest.slice(7)]).toMatchObject({
+    expect(catalog.entries[`sha256-${m.digest.slice(7)}`]).toMatchObject({
       id: `hf:${m.id}@${m.commit}/${m.file}`,
       ref: `hf:${m.id}@main/${m.file}`,
       digest: m.digest,

@@ -241,12 +241,6 @@ describe('failures', () => {
     const notExecutable = await main({ dirs, inputs: { model: 'models/tiny.gguf', 'llama-server-path': notRunnable } })
     expect(notExecutable.errors).toEqual([`Input 'llama-server-path' is ${JSON.stringify(notRunnable)}: the file is not executable`])
   })
-
-  it('what needs a later capability says it is not supported yet', async () => {
-    const { dirs } = jobWithModel()
-    const run = await main({ dirs, inputs: { model: 'models/tiny.gguf', backend: 'cuda', 'llama-server-path': fakeServer } })
-    expect(run.errors).toEqual([`Input 'backend' is 'cuda': the cuda backend is not supported yet`])
-  })
 })
 
 describe('post stops what main started, however main ended', () => {

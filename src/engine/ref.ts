@@ -1,0 +1,33 @@
+// llama-cpp-ref (tag, branch or commit) → commit SHA, with git, before anything else. The ref was already checked
+// against git's ref rules (and never starts with '-'), so git cannot read it as an option.
+import { Input } from '../constants.js'
+import { EngineError } from '../errors.js'
+import { run } from '../util/run.js'
+
+/** Picks the commit for `ref` from `git ls-remote` output: a peeled tag first, then a tag, a branch, any ref. */
+export function commitFromLsRemote(output: string, ref: string): string | undefined {
+  const refs = new Map<string, string>()
+  for (const line of output.split('\n')) {
+    const [sha, name] = line.trim().split(/\s+/)
+    if (sha && name && /^[0-9a-f]{40}$/.test(sha)) refs.set(name, sha)
+  }
+  for (const name of [`refs/tags/${ref}^{}`, `refs/tags/${ref}`, `refs/heads/${ref}`, ref, `refs/${ref}`]) {
+    const sha = refs.get(name)
+    if (sha) return sha
+  }
+  return undefined
+}
+
+export async function resolveCommit(git: string, repo: string, ref: string): Promise<{ commit: string; fetchRef: string }> {
+  if (/^[0-9a-f]{40}$/.test(ref)) return { commit: ref, fetchRef: ref }
+  const result = await run(git, ['ls-remote', repo, ref, `${ref}^{}`], { silent: true, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } })
+  if (result.code !== 0) {
+    throw new EngineError(`git ls-remote ${repo} failed (exit code ${result.code}); check '${Input.LlamaCppRepo}':\n${result.tail}`)
+  }
+  const commit = commitFromLsRemote(result.stdout, ref)
+  if (!commit) {
+    const hint = /^[0-9a-f]{4,39}$/.test(ref) ? ' (an abbreviated commit cannot be resolved on a remote: give all 40 hex digits)' : ''
+    throw new EngineError(`Input '${Input.LlamaCppRef}' is '${ref}': no tag or branch of that name in ${repo}${hint}`)
+  }
+  return { commit, fetchRef: ref }
+}

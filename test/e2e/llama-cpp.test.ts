@@ -1,0 +1,106 @@
+// The whole path with the real thing: llama.cpp v0.5.0 (the release node-llama-cpp bundles, the action's default
+// llama-cpp-ref) built for cpu from a local git repository, a tiny real model served by the Hub-protocol test
+// server, a real llama-server answering /completion. Then a warm run that builds and downloads nothing, and one
+// after cache-dir was moved.
+import { mkdirSync, readFileSync, renameSync } from 'node:fs'
+import path from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { handoffSchemaErrors } from '../support/handoff-schema.js'
+import { HubServer, sha256 } from '../support/hub-server.js'
+import { llamaCppSource } from '../support/llama-source.js'
+import { newJobDirs, processesWithTrackingId, runMain, runPost, type MainRun } from '../support/runner.js'
+import { TINY, tinyModelBytes } from '../support/tiny-model.js'
+
+let hub: HubServer
+let source: { repo: string; commit: string }
+let model: { ref: string; digest: string; commit: string; size: number }
+const dirs = newJobDirs()
+const runs: MainRun[] = []
+
+beforeAll(async () => {
+  hub = await HubServer.start()
+  source = llamaCppSource()
+  const body = await tinyModelBytes()
+  const commit = hub.addRepo('test-org/tiny-llama', { 'tiny-f32.gguf': body })
+  model = { ref: 'hf:test-org/tiny-llama/tiny-f32.gguf', digest: `sha256:${sha256(body)}`, commit, size: body.length }
+})
+afterAll(async () => {
+  await hub.stop()
+})
+afterEach(() => {
+  for (const run of runs.splice(0)) for (const pid of processesWithTrackingId(run.trackingId)) process.kill(pid, 'SIGKILL')
+})
+
+async function serve(cacheDir: string): Promise<MainRun> {
+  // llama-cpp-ref is left at its default: the tests build what users get.
+  const run = await runMain({
+    dirs,
+    inputs: { model: model.ref, 'hf-endpoint': hub.endpoint, 'llama-cpp-repo': source.repo, 'cache-dir': cacheDir, 'remote-cache': 'none', 'ctx-size': '512' },
+    timeoutMs: 40 * 60_000,
+  })
+  runs.push(run)
+  return run
+}
+
+async function complete(url: string, nPredict: number): Promise<{ tokens_predicted: number; content: string }> {
+  const response = await fetch(`${url}/completion`, { method: 'POST', body: JSON.stringify({ prompt: 'Hello, world', n_predict: nPredict, ignore_eos: true }) })
+  expect(response.status).toBe(200)
+  return (await response.json()) as { tokens_predicted: number; content: string }
+}
+
+const built = (run: MainRun) => run.stdout.includes('::group::Build: cmake --build')
+
+describe('real llama.cpp, built for cpu', () => {
+  const cacheDir = path.join(dirs.root, 'cache')
+  const movedCacheDir = path.join(dirs.root, 'moved', 'cache')
+
+  it('cold: builds llama-server, fetches the model, serves completions, and post stops it', async () => {
+    const run = await serve(cacheDir)
+    expect(run.errors).toEqual([])
+    expect(built(run)).toBe(true)
+    expect(run.outputs).toMatchObject({ 'engine-commit': source.commit, 'engine-cache-hit': 'false', 'model-cache-hit': 'false', 'model-digest': model.digest })
+    expect(run.outputs['engine-version']).toMatch(/^0\.5\.0-dev \(build \d+, commit de3ff81\)$/)
+    expect(run.stdout).toContain('Backend: auto chose cpu: nvidia-smi lists no NVIDIA GPU')
+    const result = await complete(run.outputs.url as string, 12)
+    expect(result.tokens_predicted).toBe(12)
+    const handoff = JSON.parse(readFileSync(run.outputs['handoff-path'] as string, 'utf8'))
+    expect(handoffSchemaErrors(handoff)).toEqual([])
+    expect(handoff).toMatchObject({
+      engine_commit: source.commit,
+      provisioning_mode: 'source',
+      backend: 'cpu',
+      model: { id: `hf:test-org/tiny-llama@${model.commit}/tiny-f32.gguf`, digest: model.digest, size_bytes: model.size, architecture: 'llama', ctx_max: TINY.ctx },
+      flags: ['--model', run.outputs['model-path'], '--host', '127.0.0.1', '--port', run.outputs.port, '--ctx-size', '512', '--parallel', '1'],
+    })
+    const post = await runPost(run)
+    expect(post.exitCode).toBe(0)
+    expect(post.stdout).toMatch(/::group::llama-server log(.|\n)*llama_server: model loaded/)
+    expect(processesWithTrackingId(run.trackingId)).toEqual([])
+  }, 40 * 60_000)
+
+  it('warm: the same cache-dir builds nothing and downloads nothing', async () => {
+    const downloads = hub.blobGets().length
+    const run = await serve(cacheDir)
+    expect(run.errors).toEqual([])
+    expect(built(run)).toBe(false)
+    expect(run.outputs['engine-cache-hit']).toBe('true')
+    expect(run.outputs['model-cache-hit']).toBe('true')
+    expect(hub.blobGets().length).toBe(downloads)
+    expect((await complete(run.outputs.url as string, 4)).tokens_predicted).toBe(4)
+    await runPost(run)
+    expect(processesWithTrackingId(run.trackingId)).toEqual([])
+  }, 5 * 60_000)
+
+  it('moved: cache-dir somewhere else still serves both, without the build tree', async () => {
+    mkdirSync(path.dirname(movedCacheDir), { recursive: true })
+    renameSync(cacheDir, movedCacheDir)
+    const run = await serve(movedCacheDir)
+    expect(run.errors).toEqual([])
+    expect(built(run)).toBe(false)
+    expect(run.outputs['engine-path']?.startsWith(movedCacheDir)).toBe(true)
+    expect(run.outputs['model-path']?.startsWith(movedCacheDir)).toBe(true)
+    expect((await complete(run.outputs.url as string, 4)).tokens_predicted).toBe(4)
+    await runPost(run)
+    expect(processesWithTrackingId(run.trackingId)).toEqual([])
+  }, 5 * 60_000)
+})
