@@ -20,8 +20,8 @@ const main = await runMain({
   dirs,
   inputs: { model: 'tiny.gguf', 'llama-cpp-repo': repo, 'cache-dir': path.join(base, 'cache'), 'remote-cache': 'none' },
   timeoutMs: 60 * 60_000,
+  onOutput: (text) => process.stdout.write(text),
 })
-process.stdout.write(main.stdout)
 console.log('\noutputs:')
 for (const [name, value] of Object.entries(main.outputs)) console.log(`  ${name}: ${value}`)
 if (main.outputs.url) {

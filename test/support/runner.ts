@@ -58,6 +58,8 @@ export interface MainOptions {
   /** Send this signal to the step once its stdout matches, as the runner does when a job is cancelled. */
   cancel?: { when: RegExp; signal: NodeJS.Signals }
   timeoutMs?: number
+  /** Sees the step's output as it comes (npm start shows a long build live). */
+  onOutput?: (text: string) => void
 }
 
 export interface MainRun extends StepResult {
@@ -106,7 +108,12 @@ export function inputVariable(name: string): string {
   return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`
 }
 
-async function runStep(entry: 'main' | 'post', baseEnv: Record<string, string>, dirs: JobDirs, options: Pick<MainOptions, 'cancel' | 'timeoutMs'>): Promise<StepResult> {
+async function runStep(
+  entry: 'main' | 'post',
+  baseEnv: Record<string, string>,
+  dirs: JobDirs,
+  options: Pick<MainOptions, 'cancel' | 'timeoutMs' | 'onOutput'>,
+): Promise<StepResult> {
   const files = path.join(dirs.root, `${entry}-${randomUUID()}`)
   mkdirSync(files)
   const env = {
@@ -123,6 +130,7 @@ async function runStep(entry: 'main' | 'post', baseEnv: Record<string, string>, 
   let cancelled = false
   child.stdout.on('data', (chunk: Buffer) => {
     stdout += chunk.toString()
+    options.onOutput?.(chunk.toString())
     if (options.cancel && !cancelled && options.cancel.when.test(stdout)) {
       cancelled = true
       child.kill(options.cancel.signal)
