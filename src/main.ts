@@ -1,4 +1,4 @@
-// The main step: read the inputs, provision model and engine, start the server, hand it to the job.
+// The main step: read the inputs, provision model and engine, place and start the server, hand it to the job.
 import * as core from '@actions/core'
 import { provisionEngine } from './engine/provision.js'
 import { queryNvidiaGpus } from './engine/gpu.js'
@@ -7,6 +7,8 @@ import { buildHandoff, writeHandoff } from './handoff.js'
 import { readInputs } from './inputs.js'
 import { provisionModel } from './model/provision.js'
 import { setProvisionOutputs, setServerOutputs } from './outputs.js'
+import { phaseTimes, recordPhase, timed } from './phases.js'
+import { planPlacement, type Placement } from './server/placement.js'
 import { startServer, type RunningServer } from './server/start.js'
 import { evictCache, leaseForServer } from './store/cache-dir.js'
 import { writeSummary } from './summary.js'
@@ -15,21 +17,25 @@ export async function run(): Promise<void> {
   try {
     const inputs = readInputs()
     const gpus = await queryNvidiaGpus()
-    const model = await provisionModel(inputs)
-    const engine = await provisionEngine(inputs, gpus)
+    const model = await timed('model (resolve + fetch)', () => provisionModel(inputs))
+    const engine = await timed('engine (resolve + build)', () => provisionEngine(inputs, gpus))
     setProvisionOutputs(model, engine)
     let server: RunningServer | undefined
+    let placement: Placement | undefined
     if (inputs.start) {
-      server = await startServer(engine.path, model.path, inputs)
+      placement = planPlacement({ backend: engine.backend, provisioningMode: engine.provisioningMode, gpus, inputs, model })
+      for (const note of placement.notes) core.info(note)
+      server = await timed('start', () => startServer(engine.path, model.path, inputs, placement as Placement))
+      recordPhase('load (until /health answered 200)', server.readyAfterMs)
       await leaseForServer(inputs.cacheDir, model, engine, server.pid)
-      const handoff = buildHandoff({ model, engine, server, poolId: inputs.poolId, parallel: inputs.parallel, devices: inputs.devices, gpus })
+      const handoff = buildHandoff({ model, engine, server, poolId: inputs.poolId, parallel: inputs.parallel, devices: inputs.devices, gpus: placement.gpus })
       await writeHandoff(inputs.handoffPath, handoff)
       core.info(`Handoff: ${inputs.handoffPath}`)
       setServerOutputs(server, inputs.handoffPath)
     } else {
       core.info('start is false: the model and the engine are ready; no server was started.')
     }
-    await writeSummary(model, engine, server)
+    await writeSummary({ model, engine, server, placement, phases: phaseTimes() })
     await evictCache(inputs)
   } catch (error) {
     failStep(error)

@@ -18,6 +18,7 @@ export async function runPost(): Promise<void> {
       core.startGroup(`llama-server log (last 100 lines of ${server.logPath})`)
       core.info(tail || '(empty)')
       core.endGroup()
+      core.info(`The whole log: ${server.logPath}`)
     } else {
       core.info('No server was started by this action: nothing to stop.')
     }

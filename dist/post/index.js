@@ -98374,6 +98374,7 @@ async function runPost() {
             startGroup(`llama-server log (last 100 lines of ${server.logPath})`);
             info(tail || '(empty)');
             endGroup();
+            info(`The whole log: ${server.logPath}`);
         }
         else {
             info('No server was started by this action: nothing to stop.');

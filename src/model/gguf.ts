@@ -12,6 +12,11 @@ export interface GgufInfo {
   embeddingLength: number | null
   headCount: number | null
   headCountKv: number | null
+  /** Per-head sizes of K and V when the model says (else embedding / heads). */
+  keyLength: number | null
+  valueLength: number | null
+  feedForwardLength: number | null
+  vocabSize: number | null
   fileType: number | null
   tensorCount: number
 }
@@ -38,6 +43,8 @@ export async function readGgufInfo(file: string): Promise<GgufInfo> {
     const value = kv[`${architecture}.${key}`]
     if (typeof value === 'number') return value
     if (typeof value === 'bigint') return Number(value)
+    // Some models give a value per layer (head counts of hybrid models): the largest is what memory must hold.
+    if (Array.isArray(value) && value.length && value.every((v) => typeof v === 'number')) return Math.max(...(value as number[]))
     return null
   }
   const fileType = kv['general.file_type']
@@ -49,6 +56,10 @@ export async function readGgufInfo(file: string): Promise<GgufInfo> {
     embeddingLength: num('embedding_length'),
     headCount: num('attention.head_count'),
     headCountKv: num('attention.head_count_kv'),
+    keyLength: num('attention.key_length'),
+    valueLength: num('attention.value_length'),
+    feedForwardLength: num('feed_forward_length'),
+    vocabSize: num('vocab_size') ?? (Array.isArray(kv['tokenizer.ggml.tokens']) ? (kv['tokenizer.ggml.tokens'] as unknown[]).length : null),
     fileType: typeof fileType === 'number' ? fileType : null,
     tensorCount: tensorInfos.length,
   }

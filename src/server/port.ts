@@ -15,3 +15,13 @@ export async function findFreePort(host: string): Promise<number> {
     })
   })
 }
+
+/** True when nothing listens on host:port now. */
+export async function portIsFree(host: string, port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const server = net.createServer()
+    server.unref()
+    server.once('error', () => resolve(false))
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)))
+  })
+}

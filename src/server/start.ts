@@ -2,7 +2,7 @@
 import * as core from '@actions/core'
 import os from 'node:os'
 import path from 'node:path'
-import { STOP_GRACE_MS } from '../constants.js'
+import { Input, STOP_GRACE_MS } from '../constants.js'
 import { ServerError } from '../errors.js'
 import type { ActionInputs } from '../inputs.js'
 import { saveServerState } from '../state.js'
@@ -10,7 +10,8 @@ import { httpUrl, localAddress, serverArgv } from './argv.js'
 import { waitForHealth } from './health.js'
 import { launchServer } from './launch.js'
 import { logTail } from './log-tail.js'
-import { findFreePort } from './port.js'
+import type { Placement } from './placement.js'
+import { findFreePort, portIsFree } from './port.js'
 import { stopProcessGroup } from './stop.js'
 
 export interface RunningServer {
@@ -24,29 +25,38 @@ export interface RunningServer {
   readyAfterMs: number
 }
 
-type ServerInputs = Pick<
-  ActionInputs,
-  'host' | 'port' | 'ctxSize' | 'gpuLayers' | 'parallel' | 'serverArgs' | 'apiKey' | 'healthTimeoutSeconds' | 'poolId'
->
+type ServerInputs = Pick<ActionInputs, 'host' | 'port' | 'ctxSize' | 'parallel' | 'serverArgs' | 'apiKey' | 'healthTimeoutSeconds' | 'poolId'>
 
 const LOG_TAIL_LINES = 30
+/** With port 0, how many free ports are tried when another process takes one before llama-server binds it. */
+const PORT_ATTEMPTS = 3
+// What llama-server (tools/server/server-http.cpp) logs when it cannot listen.
+const BIND_FAILURE = "couldn't bind HTTP server socket"
 
-export async function startServer(binary: string, modelPath: string, inputs: ServerInputs): Promise<RunningServer> {
-  const port = inputs.port === 0 ? await findFreePort(inputs.host) : inputs.port
-  const argv = serverArgv({
-    modelPath,
-    host: inputs.host,
-    port,
-    ctxSize: inputs.ctxSize,
-    gpuLayers: inputs.gpuLayers,
-    parallel: inputs.parallel,
-    extra: inputs.serverArgs,
-  })
+export async function startServer(binary: string, modelPath: string, inputs: ServerInputs, placement: Placement): Promise<RunningServer> {
+  if (inputs.port !== 0 && !(await portIsFree(inputs.host, inputs.port))) {
+    throw new ServerError(`Input '${Input.Port}' is ${inputs.port}: that port is already in use on ${inputs.host}; choose another, or 0 for any free port`)
+  }
   const logPath = path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'setup-llama-server', `llama-server-${inputs.poolId}-${Date.now()}.log`)
+  core.info(`llama-server's log: ${logPath}`)
+  for (let attempt = 1; ; attempt++) {
+    const port = inputs.port === 0 ? await findFreePort(inputs.host) : inputs.port
+    try {
+      return await startOnce(binary, modelPath, inputs, placement, port, logPath)
+    } catch (error) {
+      // The error carries the log's last lines, which say when the port was taken.
+      const lostRace = (error as Error).message.includes(BIND_FAILURE) && inputs.port === 0 && attempt < PORT_ATTEMPTS
+      if (!lostRace) throw error
+      core.info(`Port ${port} was taken before llama-server could bind it; trying another`)
+    }
+  }
+}
+
+async function startOnce(binary: string, modelPath: string, inputs: ServerInputs, placement: Placement, port: number, logPath: string): Promise<RunningServer> {
+  const argv = serverArgv({ modelPath, host: inputs.host, port, ctxSize: inputs.ctxSize, gpuLayers: placement.gpuLayers, parallel: inputs.parallel, extra: inputs.serverArgs })
   core.info(`Starting ${binary} ${argv.join(' ')}`)
-  core.info(`Its log: ${logPath}`)
   const startedAt = new Date().toISOString()
-  const launched = launchServer(binary, argv, serverEnv(process.env, inputs.apiKey), logPath)
+  const launched = launchServer(binary, argv, { ...serverEnv(process.env, inputs.apiKey), ...placement.env }, logPath)
   if (launched.pid === -1) {
     await launched.exited
     throw new ServerError(`could not start ${binary}`)

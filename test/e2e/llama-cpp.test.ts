@@ -3,8 +3,10 @@
 // server, a real llama-server answering /completion. Then a warm run that builds and downloads nothing, and one
 // after cache-dir was moved.
 import { mkdirSync, readFileSync, renameSync } from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { writeHeaderOnlyModel } from '../support/gguf-writer.js'
 import { handoffSchemaErrors } from '../support/handoff-schema.js'
 import { HubServer, sha256 } from '../support/hub-server.js'
 import { llamaCppSource } from '../support/llama-source.js'
@@ -31,11 +33,11 @@ afterEach(() => {
   for (const run of runs.splice(0)) for (const pid of processesWithTrackingId(run.trackingId)) process.kill(pid, 'SIGKILL')
 })
 
-async function serve(cacheDir: string): Promise<MainRun> {
+async function serve(cacheDir: string, inputs: Record<string, string> = {}): Promise<MainRun> {
   // llama-cpp-ref is left at its default: the tests build what users get.
   const run = await runMain({
     dirs,
-    inputs: { model: model.ref, 'hf-endpoint': hub.endpoint, 'llama-cpp-repo': source.repo, 'cache-dir': cacheDir, 'remote-cache': 'none', 'ctx-size': '512' },
+    inputs: { model: model.ref, 'hf-endpoint': hub.endpoint, 'llama-cpp-repo': source.repo, 'cache-dir': cacheDir, 'remote-cache': 'none', 'ctx-size': '512', ...inputs },
     timeoutMs: 40 * 60_000,
   })
   runs.push(run)
@@ -101,6 +103,55 @@ describe('real llama.cpp, built for cpu', () => {
     expect(run.outputs['model-path']?.startsWith(movedCacheDir)).toBe(true)
     expect((await complete(run.outputs.url as string, 4)).tokens_predicted).toBe(4)
     await runPost(run)
+    expect(processesWithTrackingId(run.trackingId)).toEqual([])
+  }, 5 * 60_000)
+})
+
+describe('the server lifecycle, with the real llama-server built above', () => {
+  const cacheDir = path.join(dirs.root, 'moved', 'cache')
+
+  it('api-key: the server requires it, and it is in no argv, file, output or log', async () => {
+    const key = 'sk-real-llama-key-4242'
+    const run = await serve(cacheDir, { 'api-key': key, parallel: '2' })
+    expect(run.errors).toEqual([])
+    const url = run.outputs.url as string
+    const ask = (headers: Record<string, string>) =>
+      fetch(`${url}/completion`, { method: 'POST', headers, body: JSON.stringify({ prompt: 'Hi', n_predict: 2 }) })
+    expect((await ask({})).status).toBe(401)
+    expect((await ask({ Authorization: `Bearer ${key}` })).status).toBe(200)
+    const handoffText = readFileSync(run.outputs['handoff-path'] as string, 'utf8')
+    expect(JSON.parse(handoffText).slots_total).toBe(2)
+    const post = await runPost(run)
+    const logText = readFileSync(run.outputs['log-path'] as string, 'utf8')
+    expect(run.stdout.split('\n')[0]).toBe(`::add-mask::${key}`)
+    for (const text of [handoffText, logText, run.stdout.split('\n').slice(1).join('\n'), post.stdout, JSON.stringify(run.outputs), JSON.stringify(run.state)]) {
+      expect(text).not.toContain(key)
+    }
+    expect(processesWithTrackingId(run.trackingId)).toEqual([])
+  }, 5 * 60_000)
+
+  it('an explicit port that is taken fails, saying so, and starts nothing', async () => {
+    const blocker = net.createServer()
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r))
+    const port = (blocker.address() as net.AddressInfo).port
+    try {
+      const run = await serve(cacheDir, { port: String(port) })
+      expect(run.errors).toEqual([`Input 'port' is ${port}: that port is already in use on 127.0.0.1; choose another, or 0 for any free port`])
+      expect(run.state.server).toBeUndefined()
+    } finally {
+      blocker.close()
+    }
+  }, 5 * 60_000)
+
+  it('a model llama.cpp cannot load: the step fails with the server\'s own last lines, and nothing is left', async () => {
+    // A valid GGUF header without a single tensor passes the action's checks; llama.cpp then fails to load it.
+    writeHeaderOnlyModel(path.join(dirs.workspace, 'no-tensors.gguf'))
+    const run = await serve(cacheDir, { model: 'no-tensors.gguf' })
+    expect(run.exitCode).toBe(1)
+    expect(run.errors[0]).toMatch(/^llama-server exited with code \d+ before it was ready\. Last lines of .*\.log:\n/)
+    expect(run.errors[0]).toMatch(/failed to load model|missing tensor|error loading model/)
+    const post = await runPost(run)
+    expect(post.exitCode).toBe(0)
     expect(processesWithTrackingId(run.trackingId)).toEqual([])
   }, 5 * 60_000)
 })

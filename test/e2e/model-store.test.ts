@@ -283,13 +283,15 @@ describe('the store', () => {
     const m = newModelRepo(64 * 1024)
     const dirs = newJobDirs()
     const cached = (await fetchModel({ model: m.ref }, dirs)).outputs['model-path'] as string
+    // A whole-second mtime survives utimes exactly (a fractional one may not); a full verify records it.
+    const { utimesSync, openSync, writeSync, closeSync } = await import('node:fs')
+    utimesSync(cached, 1_700_000_000, 1_700_000_000)
+    expect((await fetchModel({ model: m.ref, verify: 'full' }, dirs)).outputs['model-cache-hit']).toBe('true')
     // Same size, inode and mtime, different content: only a re-hash can tell.
-    const { statSync, utimesSync, openSync, writeSync, closeSync } = await import('node:fs')
-    const before = statSync(cached)
     const fd = openSync(cached, 'r+')
-    writeSync(fd, Buffer.from([0x00]), 0, 1, before.size - 1)
+    writeSync(fd, Buffer.from([m.body.readUInt8(m.body.length - 1) ^ 0xff]), 0, 1, m.body.length - 1)
     closeSync(fd)
-    utimesSync(cached, before.atime, before.mtime)
+    utimesSync(cached, 1_700_000_000, 1_700_000_000)
     const quick = await fetchModel({ model: m.ref }, dirs)
     expect(quick.outputs['model-cache-hit']).toBe('true')
     const full = await fetchModel({ model: m.ref, verify: 'full' }, dirs)

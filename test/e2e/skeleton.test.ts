@@ -88,7 +88,8 @@ describe('a local model and an existing binary', () => {
       pool_id: 'default',
       replica_id: 'r0',
       model: { id: `file:${model}`, path: model, digest: await sha256File(model), size_bytes: readFileSync(model).length, architecture: 'llama', ctx_max: 2048 },
-      flags: ['--model', model, '--host', '127.0.0.1', '--port', run.outputs.port, '--parallel', '1'],
+      // A given binary on cpu gets --n-gpu-layers 0: it may have been built with GPU support.
+      flags: ['--model', model, '--host', '127.0.0.1', '--port', run.outputs.port, '--n-gpu-layers', '0', '--parallel', '1'],
       device_mask: null,
       slots_total: 1,
       gpus: [],
@@ -240,6 +241,21 @@ describe('failures', () => {
     const notRunnable = path.join(dirs.workspace, 'models', 'tiny.gguf')
     const notExecutable = await main({ dirs, inputs: { model: 'models/tiny.gguf', 'llama-server-path': notRunnable } })
     expect(notExecutable.errors).toEqual([`Input 'llama-server-path' is ${JSON.stringify(notRunnable)}: the file is not executable`])
+  })
+})
+
+describe('port 0', () => {
+  it('starts again on another port when the chosen one is taken before llama-server binds it', async () => {
+    const { dirs } = jobWithModel()
+    const marker = path.join(dirs.root, 'bind-failed-once')
+    const run = await main({ dirs, inputs: { model: 'models/tiny.gguf', 'llama-server-path': fakeServer, 'server-args': `--fixture-bind-fail-once ${marker}` } })
+    expect(run.errors).toEqual([])
+    expect(run.stdout).toMatch(/Port (\d+) was taken before llama-server could bind it; trying another/)
+    const firstPort = /Port (\d+) was taken/.exec(run.stdout)?.[1]
+    expect(run.outputs.port).not.toBe(firstPort)
+    expect((await fetch(`${run.outputs.url}/health`)).status).toBe(200)
+    await runPost(run)
+    expect(processesWithTrackingId(run.trackingId)).toEqual([])
   })
 })
 
