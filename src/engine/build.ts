@@ -1,10 +1,72 @@
-// Configures and builds the llama-server target with CMake; the output streams into a collapsed log group, and a
-// failure carries the last compiler lines.
+// A build of llama-server: the source at its commit in a work directory, CMake configure and build of the
+// llama-server target (the output in collapsed log groups, a failure with the last compiler lines), then the
+// binary staged and installed into the engine store.
 import * as core from '@actions/core'
+import { promises as fs } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { EngineError } from '../errors.js'
 import { run } from '../util/run.js'
+import { cmakeBuildArgs, cmakeConfigureArgs, type BuildPlan, type EngineInputs } from './plan.js'
+import { fetchSource } from './source.js'
+import { BINARY, describeFiles, type EngineStore, type StoredEngine } from './store.js'
 
-export async function cmakeStep(cmake: string, what: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+async function cmakeStep(cmake: string, what: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const result = await core.group(`${what}: cmake ${args.join(' ')}`, () => run(cmake, args, { env, tailLines: 40 }))
   if (result.code !== 0) throw new EngineError(`${what} of llama.cpp failed (cmake exit code ${result.code}). Last lines:\n${result.tail}`)
+}
+
+export async function buildEngine(store: EngineStore, plan: BuildPlan, inputs: EngineInputs): Promise<StoredEngine> {
+  const { tc, key, material } = plan
+  const started = Date.now()
+  const work = path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'setup-llama-server', `build-${key}-${process.pid}`)
+  const sourceDir = path.join(work, 'src')
+  const buildDir = path.join(work, 'build')
+  try {
+    core.info(`Fetching llama.cpp ${material.commit} from ${inputs.llamaCppRepo}`)
+    await fetchSource(tc.git as string, inputs.llamaCppRepo, material.commit, plan.fetchRef, sourceDir)
+    const env: NodeJS.ProcessEnv = { ...process.env }
+    if (tc.ccache) {
+      // ccache keeps compiled objects under cache-dir, so that a nearby commit recompiles only what changed.
+      Object.assign(env, {
+        CCACHE_DIR: path.join(inputs.cacheDir, 'ccache'),
+        CCACHE_BASEDIR: work,
+        CCACHE_NOHASHDIR: 'true',
+        CCACHE_COMPILERCHECK: 'content',
+      })
+    }
+    const configure = cmakeConfigureArgs({
+      sourceDir,
+      buildDir,
+      generator: tc.ninja ? 'Ninja' : 'Unix Makefiles',
+      backend: material.backend,
+      cudaArchitectures: plan.cudaArchitectures,
+      ccache: tc.ccache,
+      cmakeArgs: inputs.cmakeArgs,
+    })
+    await cmakeStep(tc.cmake as string, 'Configure', configure, env)
+    await cmakeStep(tc.cmake as string, 'Build', cmakeBuildArgs(buildDir, inputs.buildJobs), env)
+    const staged = path.join(await store.newWorkDir(), 'entry')
+    const files = await stageEngine(path.join(buildDir, 'bin'), staged)
+    // The source and build trees go before the engine is checked: it must run without them.
+    await fs.rm(work, { recursive: true, force: true })
+    const manifest = { key, material, files: await describeFiles(staged, files), built_at: new Date().toISOString() }
+    const installed = await store.install(staged, manifest)
+    await fs.rm(path.dirname(staged), { recursive: true, force: true })
+    core.info(`Built llama-server in ${((Date.now() - started) / 1000).toFixed(0)} s`)
+    return installed
+  } finally {
+    await fs.rm(work, { recursive: true, force: true })
+  }
+}
+
+/** Copies llama-server and any shared library the build made into `staged/bin`; returns their relative paths. */
+async function stageEngine(binDir: string, staged: string): Promise<string[]> {
+  await fs.mkdir(path.join(staged, 'bin'), { recursive: true })
+  const names = await fs.readdir(binDir).catch(() => [] as string[])
+  if (!names.includes('llama-server')) throw new EngineError(`The build made no ${path.join(binDir, 'llama-server')}`)
+  const wanted = names.filter((n) => n === 'llama-server' || /\.(so(\.\d+)*|dylib)$/.test(n))
+  for (const name of wanted) await fs.copyFile(path.join(binDir, name), path.join(staged, 'bin', name))
+  await fs.chmod(path.join(staged, BINARY), 0o755)
+  return wanted.map((n) => path.join('bin', n))
 }

@@ -1,10 +1,28 @@
 // The build of llama-server as data: CMake's command lines and the cache key with everything that went into it.
 // Pure, so that tests can check the exact commands for every backend without a GPU.
 import { createHash } from 'node:crypto'
+import type { ActionInputs } from '../inputs.js'
 import type { BuiltBackend } from './backend.js'
+import type { Toolchain } from './toolchain.js'
 
 /** Bumped whenever the recipe below changes what a build produces, so that old cache entries are not reused. */
 export const ENGINE_RECIPE_VERSION = 1
+
+/** The inputs that decide an engine. */
+export type EngineInputs = Pick<
+  ActionInputs,
+  'llamaServerPath' | 'llamaCppRepo' | 'llamaCppRef' | 'backend' | 'cudaArchitectures' | 'cmakeArgs' | 'buildJobs' | 'cacheDir' | 'verify' | 'remoteCache'
+>
+
+/** Everything decided before a build: tools (all present), backend, CUDA architectures, commit, cache key. */
+export interface BuildPlan {
+  tc: Toolchain
+  key: string
+  material: KeyMaterial
+  backend: BuiltBackend
+  fetchRef: string
+  cudaArchitectures: string | undefined
+}
 
 export interface KeyMaterial {
   recipe: number

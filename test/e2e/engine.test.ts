@@ -2,7 +2,7 @@
 // CMake, the llama-server target, install into the store); the source is the engine TEST DOUBLE's, so that each
 // build takes seconds. test/e2e/llama-cpp.test.ts builds the real llama.cpp.
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { CacheServiceDouble } from '../support/cache-service.js'
@@ -125,7 +125,8 @@ describe('building from source', () => {
   it('a build that fails shows the last compiler lines and installs nothing', async () => {
     const dirs = jobDirs()
     const broken = fakeEngineRepo(path.join(dirs.root, 'broken'))
-    execFileSync('sh', ['-c', `printf 'int main(void) { return syntax error; }\\n' > fake_llama_server.c && git add . && git commit -q -m broken`], { cwd: broken.repo, env: GIT_ENV })
+    writeFileSync(path.join(broken.repo, 'fake_llama_server.c'), 'int main(void) { return syntax error; }\n')
+    execFileSync('git', ['commit', '-q', '-am', 'broken'], { cwd: broken.repo, env: GIT_ENV })
     const run = await provision(dirs, { 'llama-cpp-repo': broken.repo, 'llama-cpp-ref': 'HEAD' })
     expect(run.exitCode).toBe(1)
     expect(run.errors[0]).toMatch(/^Build of llama\.cpp failed \(cmake exit code \d+\)\. Last lines:\n(.|\n)*error: (.|\n)*syntax/)
