@@ -8,10 +8,13 @@ import type { ProvisionedModel } from './provisioned.js'
 import { ModelStore } from './store.js'
 import { provisionUrlModel } from './url.js'
 
-type ModelInputs = Pick<ActionInputs, 'model' | 'modelDigest' | 'hfEndpoint' | 'hfToken' | 'verify' | 'cacheDir'>
+type ModelInputs = Pick<ActionInputs, 'model' | 'modelDigest' | 'hfEndpoint' | 'hfToken' | 'verify' | 'cacheDir' | 'remoteCache'>
 
 export async function provisionModel(inputs: ModelInputs): Promise<ProvisionedModel> {
   const ref = inputs.model
+  if ((inputs.remoteCache === 'model' || inputs.remoteCache === 'all') && ref.kind !== 'file') {
+    core.notice(`remote-cache: ${inputs.remoteCache} does not send models through the GitHub Actions cache yet; they are kept in cache-dir only.`)
+  }
   const model =
     ref.kind === 'file'
       ? await provisionLocalModel(ref, inputs.modelDigest)
