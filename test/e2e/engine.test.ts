@@ -1,18 +1,17 @@
 // The engine provisioner through the runner harness. The build recipe runs for real (git fetch at a commit,
 // CMake, the llama-server target, install into the store); the source is the engine TEST DOUBLE's, so that each
 // build takes seconds. test/e2e/llama-cpp.test.ts builds the real llama.cpp.
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { CacheServiceDouble } from '../support/cache-service.js'
 import { fakeEngineRepo, GIT_ENV } from '../support/engine-fixture.js'
 import { writeHeaderOnlyModel } from '../support/gguf-writer.js'
-import { newJobDirs, processesWithTrackingId, runMain, runPost, type JobDirs, type MainRun } from '../support/runner.js'
+import { newJobDirs, runMain, runPost, type JobDirs, type MainRun } from '../support/runner.js'
 
 let source: { repo: string; commit: string }
 let cacheService: CacheServiceDouble
-const runs: MainRun[] = []
 
 beforeAll(async () => {
   source = fakeEngineRepo(newJobDirs().root)
@@ -22,7 +21,6 @@ afterAll(async () => {
   await cacheService.stop()
 })
 afterEach(() => {
-  for (const run of runs.splice(0)) for (const pid of processesWithTrackingId(run.trackingId)) process.kill(pid, 'SIGKILL')
   cacheService.failing = false
 })
 
@@ -39,7 +37,6 @@ async function provision(dirs: JobDirs, inputs: Record<string, string> = {}, env
     inputs: { model: 'models/tiny.gguf', 'llama-cpp-repo': source.repo, 'llama-cpp-ref': 'v1.0', backend: 'cpu', start: 'false', 'remote-cache': 'none', ...inputs },
     env,
   })
-  runs.push(run)
   return run
 }
 
@@ -62,7 +59,8 @@ describe('building from source', () => {
     expect(first.stdout).toMatch(/::group::Build: cmake --build .* --target llama-server --parallel \d+/)
     expect(built(first)).toBe(true)
     // The work tree is gone; the engine runs without it.
-    expect(execFileSync(enginePath, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })).toBe('')
+    const version = spawnSync(enginePath, ['--version'], { encoding: 'utf8' })
+    expect([version.status, version.stderr.split('\n')[0]]).toEqual([0, 'version: 0 (fixture)'])
 
     const second = await provision(dirs)
     expect(second.outputs['engine-cache-hit']).toBe('true')

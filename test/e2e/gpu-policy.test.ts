@@ -3,17 +3,13 @@
 // header with the shape of llama-2-7B at a few kilobytes, so that the estimate is that of a 7B model.
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { afterEach, describe, expect, inject, it } from 'vitest'
+import { describe, expect, inject, it } from 'vitest'
 import { fakeNvidiaSmiDir, type FakeGpu } from '../support/fake-nvidia-smi.js'
-import { writeGguf } from '../support/gguf-writer.js'
+import { writeHeaderOnlyModel } from '../support/gguf-writer.js'
 import { handoffSchemaErrors } from '../support/handoff-schema.js'
 import { newJobDirs, processesWithTrackingId, runMain, runPost, type MainRun } from '../support/runner.js'
 
 const fakeServer = inject('fakeLlamaServer')
-const runs: MainRun[] = []
-afterEach(() => {
-  for (const run of runs.splice(0)) for (const pid of processesWithTrackingId(run.trackingId)) process.kill(pid, 'SIGKILL')
-})
 
 const L4 = (index: number, freeMib: number): FakeGpu => ({ index, name: 'NVIDIA L4', totalMib: 23034, freeMib, computeCap: '8.9' })
 
@@ -21,21 +17,14 @@ async function serveOn(gpus: FakeGpu[], inputs: Record<string, string> = {}): Pr
   const dirs = newJobDirs()
   mkdirSync(path.join(dirs.workspace, 'models'))
   // llama-2-7B's shape: 32 blocks, 4096 wide, 32 heads, 4096 context, 32000 tokens.
-  writeGguf(path.join(dirs.workspace, 'models', '7b-shape.gguf'), [
-    ['general.architecture', { type: 'str', value: 'llama' }],
-    ['llama.context_length', { type: 'u32', value: 4096 }],
-    ['llama.block_count', { type: 'u32', value: 32 }],
-    ['llama.embedding_length', { type: 'u32', value: 4096 }],
-    ['llama.attention.head_count', { type: 'u32', value: 32 }],
-    ['llama.attention.head_count_kv', { type: 'u32', value: 32 }],
-    ['llama.vocab_size', { type: 'u32', value: 32000 }],
-  ])
+  writeHeaderOnlyModel(path.join(dirs.workspace, 'models', '7b-shape.gguf'), {
+    contextLength: 4096, blockCount: 32, embeddingLength: 4096, headCount: 32, headCountKv: 32, vocabSize: 32000,
+  })
   const run = await runMain({
     dirs,
     inputs: { model: 'models/7b-shape.gguf', 'llama-server-path': fakeServer, ...inputs },
     env: { PATH: `${fakeNvidiaSmiDir(gpus)}:${process.env.PATH}` },
   })
-  runs.push(run)
   return run
 }
 

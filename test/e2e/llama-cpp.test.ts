@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, renameSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { writeHeaderOnlyModel } from '../support/gguf-writer.js'
 import { handoffSchemaErrors } from '../support/handoff-schema.js'
 import { HubServer, sha256 } from '../support/hub-server.js'
@@ -17,7 +17,6 @@ let hub: HubServer
 let source: { repo: string; commit: string }
 let model: { ref: string; digest: string; commit: string; size: number }
 const dirs = newJobDirs()
-const runs: MainRun[] = []
 
 beforeAll(async () => {
   hub = await HubServer.start()
@@ -29,9 +28,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await hub.stop()
 })
-afterEach(() => {
-  for (const run of runs.splice(0)) for (const pid of processesWithTrackingId(run.trackingId)) process.kill(pid, 'SIGKILL')
-})
 
 async function serve(cacheDir: string, inputs: Record<string, string> = {}): Promise<MainRun> {
   // llama-cpp-ref is left at its default: the tests build what users get.
@@ -40,7 +36,6 @@ async function serve(cacheDir: string, inputs: Record<string, string> = {}): Pro
     inputs: { model: model.ref, 'hf-endpoint': hub.endpoint, 'llama-cpp-repo': source.repo, 'cache-dir': cacheDir, 'remote-cache': 'none', 'ctx-size': '512', ...inputs },
     timeoutMs: 40 * 60_000,
   })
-  runs.push(run)
   return run
 }
 

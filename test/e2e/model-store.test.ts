@@ -9,7 +9,6 @@ import { newJobDirs, processesWithTrackingId, runMain, runPost, type JobDirs, ty
 
 const fakeServer = inject('fakeLlamaServer')
 let hub: HubServer
-const runs: MainRun[] = []
 
 beforeAll(async () => {
   hub = await HubServer.start()
@@ -18,7 +17,6 @@ afterAll(async () => {
   await hub.stop()
 })
 afterEach(() => {
-  for (const run of runs.splice(0)) for (const pid of processesWithTrackingId(run.trackingId)) process.kill(pid, 'SIGKILL')
   hub.blobFaults.length = 0
   hub.hubFaults.length = 0
 })
@@ -36,7 +34,6 @@ function newModelRepo(bytes = 256 * 1024, options: { gated?: boolean; private?: 
 /** Provisions only (start: false), with the engine test double, in `dirs` (a job with its own tool cache). */
 async function fetchModel(inputs: Record<string, string>, dirs: JobDirs = newJobDirs(), env: Record<string, string> = {}): Promise<MainRun> {
   const run = await runMain({ dirs, inputs: { 'llama-server-path': fakeServer, start: 'false', 'hf-endpoint': hub.endpoint, ...inputs }, env })
-  runs.push(run)
   return run
 }
 
@@ -74,7 +71,6 @@ describe('hf: refs', () => {
   it('end to end: an hf: model served by the engine, outputs set, post stops it', async () => {
     const m = newModelRepo()
     const run = await runMain({ inputs: { model: m.ref, 'hf-endpoint': hub.endpoint, 'llama-server-path': fakeServer } })
-    runs.push(run)
     expect(run.errors).toEqual([])
     expect((await fetch(`${run.outputs.url}/health`)).status).toBe(200)
     const handoff = JSON.parse(readFileSync(run.outputs['handoff-path'] as string, 'utf8'))
@@ -250,7 +246,6 @@ describe('the store', () => {
       inputs: { model: m.ref, 'hf-endpoint': hub.endpoint, 'llama-server-path': fakeServer, start: 'false' },
       cancel: { when: /tiny-Q8_0\.gguf: .* \(\d+%\)/, signal: 'SIGKILL' },
     })
-    runs.push(killed)
     expect(killed.signal).toBe('SIGKILL')
     expect(storeEntries(dirs)).toEqual([])
     const tmp = path.join(dirs.toolCache, 'setup-llama-server', 'models', 'tmp')
@@ -321,7 +316,6 @@ describe('the store', () => {
     const dirs = newJobDirs()
     // a is served (its server holds a lease), then b and c are fetched with a limit that fits about one model.
     const serving = await runMain({ dirs, inputs: { model: a!.ref, 'hf-endpoint': hub.endpoint, 'llama-server-path': fakeServer } })
-    runs.push(serving)
     expect(serving.errors).toEqual([])
     await fetchModel({ model: b!.ref }, dirs)
     const last = await fetchModel({ model: c!.ref, 'cache-max-size': '400K' }, dirs)

@@ -3,33 +3,21 @@
 import { spawn } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
+import { beforeAll, describe, expect, inject, it } from 'vitest'
 import { writeHeaderOnlyModel } from '../support/gguf-writer.js'
 import { handoffSchemaErrors } from '../support/handoff-schema.js'
 import { newJobDirs, processesWithTrackingId, runMain, runPost, type MainRun } from '../support/runner.js'
 import { sha256File } from '../../src/util/hash.js'
 
 const fakeServer = inject('fakeLlamaServer')
-const runs: MainRun[] = []
 
-async function main(options: Parameters<typeof runMain>[0]): Promise<MainRun> {
-  const run = await runMain(options)
-  runs.push(run)
-  return run
-}
 
-// Whatever a test asserted, no process of it may outlive it.
-afterEach(() => {
-  for (const run of runs.splice(0)) {
-    for (const pid of processesWithTrackingId(run.trackingId)) process.kill(pid, 'SIGKILL')
-  }
-})
 
 function jobWithModel() {
   const dirs = newJobDirs()
   mkdirSync(path.join(dirs.workspace, 'models'))
   const model = path.join(dirs.workspace, 'models', 'tiny.gguf')
-  writeHeaderOnlyModel(model, 2048)
+  writeHeaderOnlyModel(model, { contextLength: 2048 })
   return { dirs, model }
 }
 
@@ -42,7 +30,7 @@ describe('a local model and an existing binary', () => {
   beforeAll(async () => {
     const job = jobWithModel()
     model = job.model
-    run = await main({ dirs: job.dirs, inputs: { model: 'file:models/tiny.gguf', 'llama-server-path': fakeServer } })
+    run = await runMain({ dirs: job.dirs, inputs: { model: 'file:models/tiny.gguf', 'llama-server-path': fakeServer } })
     healthWhileRunning = (await fetch(`${run.outputs.url}/health`)).status
     post = await runPost(run)
   })
@@ -124,7 +112,7 @@ describe('server inputs', () => {
   it('pass ctx-size, gpu-layers, parallel, server-args, an explicit port and the API key (by environment only)', async () => {
     const { dirs, model } = jobWithModel()
     const port = await freePortForTest()
-    const run = await main({
+    const run = await runMain({
       dirs,
       inputs: {
         model: 'models/tiny.gguf',
@@ -164,7 +152,7 @@ describe('server inputs', () => {
 
   it('start: false provisions only: model and engine outputs, no server, no handoff', async () => {
     const { dirs, model } = jobWithModel()
-    const run = await main({ dirs, inputs: { model: model, 'llama-server-path': fakeServer, start: 'false' } })
+    const run = await runMain({ dirs, inputs: { model: model, 'llama-server-path': fakeServer, start: 'false' } })
     expect(run.errors).toEqual([])
     expect(run.outputs['model-path']).toBe(model)
     expect(run.outputs['engine-version']).toBe('0 (fixture)')
@@ -180,7 +168,7 @@ describe('server inputs', () => {
 describe('failures', () => {
   it('a server that exits at once fails the step with its log tail and leaves nothing', async () => {
     const { dirs } = jobWithModel()
-    const run = await main({ dirs, inputs: { model: 'models/tiny.gguf', 'llama-server-path': fakeServer, 'server-args': '--fixture-exit-code 3' } })
+    const run = await runMain({ dirs, inputs: { model: 'models/tiny.gguf', 'llama-server-path': fakeServer, 'server-args': '--fixture-exit-code 3' } })
     expect(run.exitCode).toBe(1)
     expect(run.errors).toHaveLength(1)
     expect(run.errors[0]).toMatch(/^llama-server exited with code 3 before it was ready\. Last lines of .*\.log:\n/)
@@ -193,7 +181,7 @@ describe('failures', () => {
 
   it('a server that is not ready within health-timeout is stopped and the step fails', async () => {
     const { dirs } = jobWithModel()
-    const run = await main({
+    const run = await runMain({
       dirs,
       inputs: { model: 'models/tiny.gguf', 'llama-server-path': fakeServer, 'health-timeout': '1', 'server-args': '--fixture-loading-ms 60000' },
     })
@@ -205,7 +193,7 @@ describe('failures', () => {
 
   it('a bad input fails the step naming the input, the value and what was expected, and starts nothing', async () => {
     const { dirs } = jobWithModel()
-    const run = await main({ dirs, inputs: { model: 'models/tiny.gguf', 'llama-server-path': fakeServer, port: 'eighty', parallel: '0' } })
+    const run = await runMain({ dirs, inputs: { model: 'models/tiny.gguf', 'llama-server-path': fakeServer, port: 'eighty', parallel: '0' } })
     expect(run.exitCode).toBe(1)
     expect(run.errors).toEqual([
       `Input 'port' is "eighty": expected a whole number from 0 to 65535.\nInput 'parallel' is "0": expected a whole number from 1 to 1024.`,
@@ -217,29 +205,29 @@ describe('failures', () => {
   it('a file that is not a GGUF fails with the path and the reason', async () => {
     const { dirs } = jobWithModel()
     writeFileSync(path.join(dirs.workspace, 'models', 'not.gguf'), 'this is not a model\n')
-    const run = await main({ dirs, inputs: { model: 'models/not.gguf', 'llama-server-path': fakeServer } })
+    const run = await runMain({ dirs, inputs: { model: 'models/not.gguf', 'llama-server-path': fakeServer } })
     expect(run.exitCode).toBe(1)
     expect(run.errors[0]).toMatch(/models\/not\.gguf is not a GGUF model llama\.cpp can load \(.*magic.*\)/)
   })
 
   it('a missing model file fails naming the input and the path', async () => {
-    const run = await main({ inputs: { model: 'file:/nonexistent/m.gguf', 'llama-server-path': fakeServer } })
+    const run = await runMain({ inputs: { model: 'file:/nonexistent/m.gguf', 'llama-server-path': fakeServer } })
     expect(run.errors).toEqual([`Input 'model': the model file /nonexistent/m.gguf cannot be read (ENOENT)`])
   })
 
   it('a model-digest that does not match fails with both digests', async () => {
     const { dirs, model } = jobWithModel()
     const wrong = `sha256:${'0'.repeat(64)}`
-    const run = await main({ dirs, inputs: { model: 'models/tiny.gguf', 'model-digest': wrong, 'llama-server-path': fakeServer } })
+    const run = await runMain({ dirs, inputs: { model: 'models/tiny.gguf', 'model-digest': wrong, 'llama-server-path': fakeServer } })
     expect(run.errors).toEqual([`Input 'model-digest' is ${wrong}, but ${model} has ${await sha256File(model)}`])
   })
 
   it('a llama-server-path that does not exist or does not run fails naming the input', async () => {
     const { dirs } = jobWithModel()
-    const missing = await main({ dirs, inputs: { model: 'models/tiny.gguf', 'llama-server-path': '/nonexistent/llama-server' } })
+    const missing = await runMain({ dirs, inputs: { model: 'models/tiny.gguf', 'llama-server-path': '/nonexistent/llama-server' } })
     expect(missing.errors).toEqual([`Input 'llama-server-path' is "/nonexistent/llama-server": expected an existing llama-server binary`])
     const notRunnable = path.join(dirs.workspace, 'models', 'tiny.gguf')
-    const notExecutable = await main({ dirs, inputs: { model: 'models/tiny.gguf', 'llama-server-path': notRunnable } })
+    const notExecutable = await runMain({ dirs, inputs: { model: 'models/tiny.gguf', 'llama-server-path': notRunnable } })
     expect(notExecutable.errors).toEqual([`Input 'llama-server-path' is ${JSON.stringify(notRunnable)}: the file is not executable`])
   })
 })
@@ -248,7 +236,7 @@ describe('port 0', () => {
   it('starts again on another port when the chosen one is taken before llama-server binds it', async () => {
     const { dirs } = jobWithModel()
     const marker = path.join(dirs.root, 'bind-failed-once')
-    const run = await main({ dirs, inputs: { model: 'models/tiny.gguf', 'llama-server-path': fakeServer, 'server-args': `--fixture-bind-fail-once ${marker}` } })
+    const run = await runMain({ dirs, inputs: { model: 'models/tiny.gguf', 'llama-server-path': fakeServer, 'server-args': `--fixture-bind-fail-once ${marker}` } })
     expect(run.errors).toEqual([])
     expect(run.stdout).toMatch(/Port (\d+) was taken before llama-server could bind it; trying another/)
     const firstPort = /Port (\d+) was taken/.exec(run.stdout)?.[1]
@@ -262,7 +250,7 @@ describe('port 0', () => {
 describe('post stops what main started, however main ended', () => {
   it('after the job is cancelled while the model loads', async () => {
     const { dirs } = jobWithModel()
-    const run = await main({
+    const run = await runMain({
       dirs,
       inputs: { model: 'models/tiny.gguf', 'llama-server-path': fakeServer, 'server-args': '--fixture-loading-ms 60000' },
       cancel: { when: /Waiting up to/, signal: 'SIGTERM' },
@@ -277,7 +265,7 @@ describe('post stops what main started, however main ended', () => {
 
   it('a server that ignores SIGTERM, and a process it forked, are killed after the grace period', async () => {
     const { dirs } = jobWithModel()
-    const run = await main({
+    const run = await runMain({
       dirs,
       inputs: { model: 'models/tiny.gguf', 'llama-server-path': fakeServer, 'server-args': '--fixture-ignore-sigterm --fixture-fork-child' },
     })
@@ -290,7 +278,7 @@ describe('post stops what main started, however main ended', () => {
 
   it('a pid that now belongs to another process is not signalled', async () => {
     const { dirs } = jobWithModel()
-    const run = await main({ dirs, inputs: { model: 'models/tiny.gguf', 'llama-server-path': fakeServer, start: 'false' } })
+    const run = await runMain({ dirs, inputs: { model: 'models/tiny.gguf', 'llama-server-path': fakeServer, start: 'false' } })
     // Stand-in for a reused pid: a process of the same job, started after the state was written.
     const other = spawn('sleep', ['30'], { detached: true, stdio: 'ignore', env: { ...process.env, RUNNER_TRACKING_ID: run.trackingId } })
     other.unref()

@@ -105,26 +105,39 @@ export function writeGguf(file: string, metadata: [string, GgufValue][], tensors
   writeFileSync(file, ggufBytes(metadata, tensors))
 }
 
+/** The shape a header-only llama model declares (a real model's header, without its tensors). */
+export interface LlamaShape {
+  contextLength: number
+  blockCount: number
+  embeddingLength: number
+  headCount: number
+  headCountKv: number
+  vocabSize?: number
+}
+
+const TINY_SHAPE: LlamaShape = { contextLength: 4096, blockCount: 2, embeddingLength: 64, headCount: 4, headCountKv: 2 }
+
 /** A header-only llama model: enough for the action's checks and for the engine test double, not for inference. */
-export function writeHeaderOnlyModel(file: string, contextLength = 4096): void {
-  writeGguf(file, headerOnlyMetadata(contextLength))
+export function writeHeaderOnlyModel(file: string, shape: Partial<LlamaShape> = {}): void {
+  writeGguf(file, headerOnlyMetadata({ ...TINY_SHAPE, ...shape }))
 }
 
 /** A llama-architecture GGUF of about `bytes` bytes: the header above plus one tensor of random data. */
-export function ggufWithPayload(bytes: number, contextLength = 4096): Buffer {
+export function ggufWithPayload(bytes: number): Buffer {
   const floats = Math.max(8, Math.floor(bytes / 4))
-  return ggufBytes(headerOnlyMetadata(contextLength), [{ name: 'payload.weight', shape: [floats], type: 'f32', data: randomBytes(floats * 4) }])
+  return ggufBytes(headerOnlyMetadata(TINY_SHAPE), [{ name: 'payload.weight', shape: [floats], type: 'f32', data: randomBytes(floats * 4) }])
 }
 
-function headerOnlyMetadata(contextLength: number): [string, GgufValue][] {
+function headerOnlyMetadata(shape: LlamaShape): [string, GgufValue][] {
   return [
     ['general.architecture', { type: 'str', value: 'llama' }],
     ['general.name', { type: 'str', value: 'header-only test model' }],
     ['general.file_type', { type: 'u32', value: 0 }],
-    ['llama.context_length', { type: 'u32', value: contextLength }],
-    ['llama.block_count', { type: 'u32', value: 2 }],
-    ['llama.embedding_length', { type: 'u32', value: 64 }],
-    ['llama.attention.head_count', { type: 'u32', value: 4 }],
-    ['llama.attention.head_count_kv', { type: 'u32', value: 2 }],
+    ['llama.context_length', { type: 'u32', value: shape.contextLength }],
+    ['llama.block_count', { type: 'u32', value: shape.blockCount }],
+    ['llama.embedding_length', { type: 'u32', value: shape.embeddingLength }],
+    ['llama.attention.head_count', { type: 'u32', value: shape.headCount }],
+    ['llama.attention.head_count_kv', { type: 'u32', value: shape.headCountKv }],
+    ...(shape.vocabSize ? ([['llama.vocab_size', { type: 'u32', value: shape.vocabSize }]] as [string, GgufValue][]) : []),
   ]
 }

@@ -69,9 +69,19 @@ export interface MainRun extends StepResult {
   env: Record<string, string>
 }
 
+/** The tracking ids of the jobs this test file ran, so that no process of theirs outlives its test. */
+const trackingIds = new Set<string>()
+
+/** Kills whatever the jobs run so far left running (test/support/cleanup.ts calls it after each test). */
+export function killLeftovers(): void {
+  for (const id of trackingIds) for (const pid of processesWithTrackingId(id)) process.kill(pid, 'SIGKILL')
+  trackingIds.clear()
+}
+
 export async function runMain(options: MainOptions): Promise<MainRun> {
   const dirs = options.dirs ?? newJobDirs()
   const trackingId = `github_${randomUUID()}`
+  trackingIds.add(trackingId)
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? os.homedir(),
