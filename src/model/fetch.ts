@@ -76,11 +76,8 @@ export interface Wanted {
 export async function findOrFetch(store: ModelStore, wanted: Wanted, plan: () => Promise<FetchPlan>): Promise<ProvisionedModel> {
   return await store.withEntryLock(wanted.pinned ? modelEntryName(wanted.pinned) : wanted.source, wanted.id, async () => {
     const known = wanted.pinned ?? (await store.catalog.read()).sources[wanted.source]
-    const hit = known ? await store.find(known, wanted.verify) : undefined
-    if (hit) {
-      await store.lease(modelEntryName(hit.digest), process.pid)
-      return await provisionedFromStore(hit, wanted.id, true)
-    }
+    const hit = known ? await store.findLeased(known, wanted.verify) : undefined
+    if (hit) return await provisionedFromStore(hit, wanted.id, true)
     const stored = await fetchIntoStore(store, await plan())
     await store.catalog.update((c) => {
       c.sources[wanted.source] = stored.digest

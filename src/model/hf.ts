@@ -35,9 +35,12 @@ export async function provisionHubModel(ref: HubRef, inputs: HubInputs, store: M
   if (inputs.modelDigest && head.digest && inputs.modelDigest !== head.digest) {
     throw new ModelError(`Input '${Input.ModelDigest}' is ${inputs.modelDigest}, but the Hub says ${id} has ${head.digest}`)
   }
-  await store.catalog.update((c) => {
-    c.hf_revisions[revisionKey] = { commit: head.commit, resolved_at: new Date().toISOString() }
-  })
+  // Recorded when it changes, not on every warm run: the offline fallback needs the commit, not the time.
+  if ((await store.catalog.read()).hf_revisions[revisionKey]?.commit !== head.commit) {
+    await store.catalog.update((c) => {
+      c.hf_revisions[revisionKey] = { commit: head.commit, resolved_at: new Date().toISOString() }
+    })
+  }
   const source = `hf:${ref.owner}/${ref.repo}@${head.commit}/${ref.file}`
   return await findOrFetch(store, { id, source, pinned: head.digest ?? inputs.modelDigest, verify: inputs.verify }, async () => {
     const credential = hubCredential(inputs.hfEndpoint, inputs.hfToken)

@@ -3,15 +3,17 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { Input } from '../constants.js'
 import { ModelError } from '../errors.js'
-import { sha256File } from '../util/hash.js'
 import { splitPartNames } from './fetch.js'
 import { checkGgufMagic, readGgufInfo } from './gguf.js'
 import type { ProvisionedModel } from './provisioned.js'
 import { modelId, type ModelRef } from './ref.js'
+import type { ModelStore } from './store.js'
 
 export async function provisionLocalModel(
   ref: Extract<ModelRef, { kind: 'file' }>,
   expectedDigest: string | undefined,
+  store: ModelStore,
+  verify: 'quick' | 'full',
 ): Promise<ProvisionedModel> {
   const dir = path.dirname(ref.path)
   const parts = ref.split ? splitPartNames(path.basename(ref.path), ref.split.total).map((name) => path.join(dir, name)) : [ref.path]
@@ -26,7 +28,7 @@ export async function provisionLocalModel(
   const first = parts[0] as string
   const gguf = await readGgufInfo(first)
   for (const part of parts.slice(1)) await checkGgufMagic(part)
-  const digest = await sha256File(first)
+  const digest = await store.localDigest(first, verify)
   if (expectedDigest !== undefined && digest !== expectedDigest) {
     throw new ModelError(`Input '${Input.ModelDigest}' is ${expectedDigest}, but ${first} has ${digest}`)
   }

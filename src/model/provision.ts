@@ -15,12 +15,13 @@ export async function provisionModel(inputs: ModelInputs): Promise<ProvisionedMo
   if ((inputs.remoteCache === 'model' || inputs.remoteCache === 'all') && ref.kind !== 'file') {
     core.notice(`remote-cache: ${inputs.remoteCache} does not send models through the GitHub Actions cache yet; they are kept in cache-dir only.`)
   }
+  const store = new ModelStore(inputs.cacheDir)
   const model =
     ref.kind === 'file'
-      ? await provisionLocalModel(ref, inputs.modelDigest)
+      ? await provisionLocalModel(ref, inputs.modelDigest, store, inputs.verify)
       : ref.kind === 'hf'
-        ? await provisionHubModel(ref, inputs, new ModelStore(inputs.cacheDir))
-        : await provisionUrlModel(ref, inputs, new ModelStore(inputs.cacheDir))
+        ? await provisionHubModel(ref, inputs, store)
+        : await provisionUrlModel(ref, inputs, store)
   core.info(
     `Model: ${model.id} at ${model.path} (${model.gguf.architecture}, ${formatBytes(model.sizeBytes)}, ${model.digest}, ${model.cacheHit ? 'cache hit' : 'downloaded'})`,
   )

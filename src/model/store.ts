@@ -7,13 +7,24 @@ import path from 'node:path'
 import { EntryStore, type EntryCatalog } from '../store/entry-store.js'
 import { sha256File } from '../util/hash.js'
 
-export interface PartRecord {
-  name: string
+/** What `verify: quick` compares: a file with the same size, inode and mtime (in ms) was not rewritten. */
+export interface FileIdentity {
   size: number
-  digest: string
-  /** What `verify: quick` compares: a file with the same size, inode and mtime (in ms) was not rewritten. */
   ino: number
   mtime_ms: number
+}
+
+export function identityOf(stat: { size: number; ino: number; mtimeMs: number }): FileIdentity {
+  return { size: stat.size, ino: stat.ino, mtime_ms: Math.trunc(stat.mtimeMs) }
+}
+
+function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
+  return a.size === b.size && a.ino === b.ino && a.mtime_ms === b.mtime_ms
+}
+
+export interface PartRecord extends FileIdentity {
+  name: string
+  digest: string
 }
 
 export interface ModelRecord {
@@ -33,6 +44,8 @@ export interface ModelCatalog extends EntryCatalog<ModelRecord> {
   hf_revisions: Record<string, { commit: string; resolved_at: string }>
   /** A source (`hf:owner/repo@commit/file`, or a URL with its ETag) → digest of what it served. */
   sources: Record<string, string>
+  /** Local models (used in place): absolute path → digest, with the identity the file had when hashed. */
+  local_files: Record<string, FileIdentity & { digest: string }>
 }
 
 export interface StoredModel {
@@ -58,16 +71,34 @@ const UNRECORDED_GRACE_MS = 10 * 60_000
 
 export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
   constructor(cacheDir: string) {
-    super(path.join(cacheDir, 'models'), () => ({ version: 1, entries: {}, hf_revisions: {}, sources: {} }))
+    super(path.join(cacheDir, 'models'), () => ({ version: 1, entries: {}, hf_revisions: {}, sources: {}, local_files: {} }))
   }
 
-  /** `find` under the entry's lock, and a lease for this process on what it found. */
+  /** `findLeased` under the entry's lock. */
   async findAndLease(digest: string, verify: 'quick' | 'full', what: string): Promise<StoredModel | undefined> {
-    return await this.withEntryLock(modelEntryName(digest), what, async () => {
-      const found = await this.find(digest, verify)
-      if (found) await this.lease(modelEntryName(found.digest), process.pid)
-      return found
+    return await this.withEntryLock(modelEntryName(digest), what, () => this.findLeased(digest, verify))
+  }
+
+  /** `find`, and a lease for this process on what it found (the caller holds the entry's lock). */
+  async findLeased(digest: string, verify: 'quick' | 'full'): Promise<StoredModel | undefined> {
+    const found = await this.find(digest, verify)
+    if (found) await this.lease(modelEntryName(found.digest), process.pid)
+    return found
+  }
+
+  /**
+   * The sha256 of a local model file: with `quick`, the one recorded when a file of the same identity was last
+   * hashed (a multi-GB file is not read again on every run); otherwise it is hashed and recorded.
+   */
+  async localDigest(file: string, verify: 'quick' | 'full'): Promise<string> {
+    const identity = identityOf(await fs.stat(file))
+    const known = (await this.catalog.read()).local_files[file]
+    if (verify === 'quick' && known && sameIdentity(identity, known)) return known.digest
+    const digest = await sha256File(file)
+    await this.catalog.update((c) => {
+      c.local_files[file] = { ...identity, digest }
     })
+    return digest
   }
 
   /**
@@ -104,19 +135,16 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
       const stat = await fs.stat(file).catch(() => undefined)
       if (!stat) return `${part.name} is missing`
       if (stat.size !== part.size) return `${part.name} is ${stat.size} bytes, recorded ${part.size}`
-      if (verify === 'quick' && stat.ino === part.ino && Math.trunc(stat.mtimeMs) === part.mtime_ms) continue
+      if (verify === 'quick' && sameIdentity(identityOf(stat), part)) continue
       const digest = await sha256File(file)
       if (digest !== part.digest) return `${part.name} has ${digest}, recorded ${part.digest}`
       rehashed = true
     }
     if (rehashed) {
       // Verified by content: record the files' identity as it is now (after a move to another filesystem, say).
-      const identities = await Promise.all(parts.map((p) => fs.stat(p)))
+      const identities = await Promise.all(parts.map(async (p) => identityOf(await fs.stat(p))))
       await this.catalog.update((c) => {
-        c.entries[name]?.parts.forEach((p, i) => {
-          p.ino = identities[i]?.ino ?? p.ino
-          p.mtime_ms = Math.trunc(identities[i]?.mtimeMs ?? p.mtime_ms)
-        })
+        c.entries[name]?.parts.forEach((p, i) => Object.assign(p, identities[i]))
       })
     }
     return undefined
@@ -145,7 +173,7 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
       digest,
       size_bytes: stats.reduce((sum, s) => sum + s.size, 0),
       path: path.relative(this.root, files[0] as string),
-      parts: parts.map((p, i) => ({ name: p.name, size: stats[i]!.size, digest: p.digest, ino: stats[i]!.ino, mtime_ms: Math.trunc(stats[i]!.mtimeMs) })),
+      parts: parts.map((p, i) => ({ name: p.name, digest: p.digest, ...identityOf(stats[i]!) })),
       state: 'Active',
       last_used: new Date().toISOString(),
     }

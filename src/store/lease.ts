@@ -15,6 +15,8 @@ interface LeaseFile {
 }
 
 export async function takeLease(leaseDir: string, pid: number): Promise<void> {
+  // Every job leaves a lease behind (its own pid's); dead ones go here, so that the directory does not grow.
+  await hasLiveLease(leaseDir)
   const lease: LeaseFile = { host: os.hostname(), pid, startTime: processStartTime(pid) ?? '' }
   await writeFileAtomic(path.join(leaseDir, `${lease.host}-${pid}.json`), JSON.stringify(lease))
 }

@@ -66,6 +66,8 @@ describe('hf: refs', () => {
     expect(second.outputs['model-cache-hit']).toBe('true')
     expect(second.outputs['model-path']).toBe(modelPath)
     expect(blobGetsFor(m.digest)).toHaveLength(1)
+    // Each run leases the entry for its own process; the first run's lease, dead now, was pruned by the second.
+    expect(readdirSync(path.join(dirs.toolCache, 'setup-llama-server', 'models', 'leases', `sha256-${m.digest.slice(7)}`))).toHaveLength(1)
   })
 
   it('end to end: an hf: model served by the engine, outputs set, post stops it', async () => {

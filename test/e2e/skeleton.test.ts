@@ -1,7 +1,7 @@
 // The walking skeleton through the runner harness: a local GGUF and an existing llama-server binary (the engine
 // TEST DOUBLE built from test/fixtures/engine) in, a healthy server out, stopped by post.
 import { spawn } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { beforeAll, describe, expect, inject, it } from 'vitest'
 import { writeHeaderOnlyModel } from '../support/gguf-writer.js'
@@ -229,6 +229,36 @@ describe('failures', () => {
     const notRunnable = path.join(dirs.workspace, 'models', 'tiny.gguf')
     const notExecutable = await runMain({ dirs, inputs: { model: 'models/tiny.gguf', 'llama-server-path': notRunnable } })
     expect(notExecutable.errors).toEqual([`Input 'llama-server-path' is ${JSON.stringify(notRunnable)}: the file is not executable`])
+  })
+})
+
+describe('a local model on a warm runner', () => {
+  it('is hashed once: verify quick trusts the recorded digest while size, inode and mtime stay; full re-hashes', async () => {
+    const { dirs, model } = jobWithModel()
+    const inputs = { model: 'models/tiny.gguf', 'llama-server-path': fakeServer, start: 'false' }
+    utimesSync(model, 1_700_000_000, 1_700_000_000)
+    const first = await runMain({ dirs, inputs })
+    expect(first.outputs['model-digest']).toBe(await sha256File(model))
+    // Rewrite the last byte in place and put the mtime back: same identity, other content.
+    const bytes = readFileSync(model)
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1)
+    writeFileSync(model, bytes)
+    utimesSync(model, 1_700_000_000, 1_700_000_000)
+    const quick = await runMain({ dirs, inputs })
+    expect(quick.outputs['model-digest']).toBe(first.outputs['model-digest'])
+    const full = await runMain({ dirs, inputs: { ...inputs, verify: 'full' } })
+    expect(full.outputs['model-digest']).toBe(await sha256File(model))
+    expect(full.outputs['model-digest']).not.toBe(first.outputs['model-digest'])
+  })
+
+  it('is hashed again when it changed', async () => {
+    const { dirs, model } = jobWithModel()
+    const inputs = { model: 'models/tiny.gguf', 'llama-server-path': fakeServer, start: 'false' }
+    const first = await runMain({ dirs, inputs })
+    writeHeaderOnlyModel(model, { contextLength: 1024 })
+    const second = await runMain({ dirs, inputs })
+    expect(second.outputs['model-digest']).toBe(await sha256File(model))
+    expect(second.outputs['model-digest']).not.toBe(first.outputs['model-digest'])
   })
 })
 
