@@ -48,7 +48,6 @@ export const Output = {
   EngineCommit: 'engine-commit',
   EngineCacheHit: 'engine-cache-hit',
 } as const
-export type OutputName = (typeof Output)[keyof typeof Output]
 
 /** The llama.cpp release built when `llama-cpp-ref` is not given (the one node-llama-cpp 3.22.1 bundles). */
 export const DEFAULT_LLAMA_CPP_REF = 'v0.5.0'
