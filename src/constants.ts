@@ -27,6 +27,7 @@ export const Input = {
   Devices: 'devices',
   GpuPolicy: 'gpu-policy',
   HealthTimeout: 'health-timeout',
+  NetworkTimeout: 'network-timeout',
   HandoffPath: 'handoff-path',
   PoolId: 'pool-id',
 } as const

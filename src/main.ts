@@ -10,7 +10,11 @@ import { setProvisionOutputs, setServerOutputs } from './outputs.js'
 import { phaseTimes, recordPhase, timed } from './phases.js'
 import { planPlacement, type Placement } from './server/placement.js'
 import { startServer, type RunningServer } from './server/start.js'
-import { evictCache, leaseForServer } from './store/cache-dir.js'
+import { evictCache } from './store/cache-dir.js'
+import { heldLeaseDescriptors } from './store/lease.js'
+import { spawnLeaseKeeper } from './store/lease-keeper.js'
+import { processStartTime } from './server/process-identity.js'
+import { saveKeeperState } from './state.js'
 import { writeSummary } from './summary.js'
 
 export async function run(): Promise<void> {
@@ -25,15 +29,18 @@ export async function run(): Promise<void> {
     if (inputs.start) {
       placement = planPlacement({ backend: engine.backend, provisioningMode: engine.provisioningMode, gpus, inputs, model })
       for (const note of placement.notes) core.info(note)
-      server = await timed('start', () => startServer(engine.path, model.path, inputs, placement as Placement))
+      // The server inherits the leases on its model and engine: they hold while it lives, however it ends.
+      server = await timed('start', () => startServer(engine.path, model.path, inputs, placement as Placement, heldLeaseDescriptors()))
       recordPhase('load (until /health answered 200)', server.readyAfterMs)
-      await leaseForServer(inputs.cacheDir, model, engine, server.pid)
       const handoff = buildHandoff({ model, engine, server, poolId: inputs.poolId, parallel: inputs.parallel, devices: inputs.devices, gpus: placement.gpus })
       await writeHandoff(inputs.handoffPath, handoff)
       core.info(`Handoff: ${inputs.handoffPath}`)
       setServerOutputs(server, inputs.handoffPath)
     } else {
       core.info('start is false: the model and the engine are ready; no server was started.')
+      // Until the post step, nothing may evict what this step just provided.
+      const keeper = spawnLeaseKeeper(heldLeaseDescriptors())
+      if (keeper) saveKeeperState({ pid: keeper.pid, startTime: processStartTime(keeper.pid) ?? '' })
     }
     await writeSummary({ model, engine, server, placement, phases: phaseTimes() })
     await evictCache(inputs)

@@ -8,7 +8,7 @@ import type { ProvisionedModel } from './provisioned.js'
 import { ModelStore } from './store.js'
 import { provisionUrlModel } from './url.js'
 
-type ModelInputs = Pick<ActionInputs, 'model' | 'modelDigest' | 'hfEndpoint' | 'hfToken' | 'verify' | 'cacheDir' | 'remoteCache'>
+type ModelInputs = Pick<ActionInputs, 'model' | 'modelDigest' | 'hfEndpoint' | 'hfToken' | 'verify' | 'cacheDir' | 'remoteCache' | 'networkTimeoutMs'>
 
 export async function provisionModel(inputs: ModelInputs): Promise<ProvisionedModel> {
   const ref = inputs.model
