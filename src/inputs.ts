@@ -16,6 +16,7 @@ import {
 import { InputError } from './errors.js'
 import { parseModelRef, type ModelRef } from './model/ref.js'
 import { proxyUrls } from './http/proxy.js'
+import { RESERVED_SERVER_FLAGS } from './server/reserved.js'
 import { gitRefProblem } from './util/git-ref.js'
 import { redactValue } from './util/redact.js'
 import { Invalid, parseUrl } from './util/invalid.js'
@@ -118,6 +119,7 @@ function urlSecrets(text: string): string[] {
   }
   if (url.password) found.push(url.password, decode(url.password))
   else if (url.username) found.push(url.username, decode(url.username))
+  if (url.hash.length > 1) found.push(url.hash.slice(1))
   if (url.search.length > 1) {
     found.push(url.search.slice(1))
     // Each value long enough to be a credential; masking short ones ('1', 'main') would blank the whole log.
@@ -133,9 +135,12 @@ export function parseInputs(raw: Partial<Record<InputName, string>>, ctx: InputC
   for (const name of Object.values(Input)) values[name] = (raw[name] ?? '').trim() || (INPUT_DEFAULTS[name] ?? '')
   const result = schema(ctx).safeParse(values)
   if (result.success) return result.data
+  // Longest first, so that a secret inside another is not left half shown.
+  const secrets = secretsIn(raw, ctx.env).sort((a, b) => b.length - a.length)
+  const shown = (value: string) => secrets.reduce((text, secret) => text.split(secret).join('***'), redactValue(value))
   const problems = result.error.issues.map((issue) => {
     const name = String(issue.path[0]) as InputName
-    const given = SECRET_INPUTS.has(name) ? 'is not valid' : `is ${JSON.stringify(redactValue(values[name]))}`
+    const given = SECRET_INPUTS.has(name) ? 'is not valid' : `is ${JSON.stringify(shown(values[name]))}`
     return `Input '${name}' ${given}: expected ${issue.message}.`
   })
   throw new InputError(problems)
@@ -206,56 +211,6 @@ export function splitArgs(value: string): string[] {
     throw new Invalid(`arguments separated by white space, without quotes (no shell reads them; ${quoted} would keep its quote)`)
   }
   return args
-}
-
-// llama-server flags (llama.cpp common/arg.cpp) that the action sets from its own inputs: in server-args they
-// would make the action wait on the wrong address, serve a model it did not verify, or put a secret into argv.
-const RESERVED_SERVER_FLAGS: Record<string, string> = {
-  '-m': Input.Model,
-  '--model': Input.Model,
-  '-mu': Input.Model,
-  '--model-url': Input.Model,
-  '-hf': Input.Model,
-  '-hfr': Input.Model,
-  '--hf-repo': Input.Model,
-  '-hff': Input.Model,
-  '--hf-file': Input.Model,
-  '-dr': Input.Model,
-  '--docker-repo': Input.Model,
-  '-hft': Input.HfToken,
-  '--hf-token': Input.HfToken,
-  '--host': Input.Host,
-  '--port': Input.Port,
-  '--api-key': Input.ApiKey,
-  '--api-key-file': Input.ApiKey,
-  '-c': Input.CtxSize,
-  '--ctx-size': Input.CtxSize,
-  '-ngl': Input.GpuLayers,
-  '--gpu-layers': Input.GpuLayers,
-  '--n-gpu-layers': Input.GpuLayers,
-  '-np': Input.Parallel,
-  '--parallel': Input.Parallel,
-  // Models llama-server would download (or find) by itself, never verified by the action.
-  '--spec-draft-hf': Input.Model,
-  '-hfd': Input.Model,
-  '-hfrd': Input.Model,
-  '--hf-repo-draft': Input.Model,
-  '-mmu': Input.Model,
-  '--mmproj-url': Input.Model,
-  '--models-dir': Input.Model,
-  '--models-preset': Input.Model,
-  // Device choice belongs to devices and gpu-policy, which check the memory before the server starts.
-  '-dev': Input.Devices,
-  '--device': Input.Devices,
-  '-devd': Input.Devices,
-  '--device-draft': Input.Devices,
-  '--spec-draft-device': Input.Devices,
-  '-ts': Input.Devices,
-  '--tensor-split': Input.Devices,
-  '-mg': Input.Devices,
-  '--main-gpu': Input.Devices,
-  '-sm': Input.Devices,
-  '--split-mode': Input.Devices,
 }
 
 function serverArgs(value: string): string[] {

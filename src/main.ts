@@ -4,6 +4,7 @@ import { provisionEngine } from './engine/provision.js'
 import { queryNvidiaGpus } from './engine/gpu.js'
 import { failStep } from './errors.js'
 import { buildHandoff, writeHandoff } from './handoff.js'
+import { checkInputPaths } from './input-paths.js'
 import { readInputs } from './inputs.js'
 import { provisionModel } from './model/provision.js'
 import { setProvisionOutputs, setServerOutputs } from './outputs.js'
@@ -20,6 +21,7 @@ import { writeSummary } from './summary.js'
 export async function run(): Promise<void> {
   try {
     const inputs = readInputs()
+    await checkInputPaths(inputs)
     const gpus = await queryNvidiaGpus()
     const model = await timed('model (resolve + fetch)', () => provisionModel(inputs))
     const engine = await timed('engine (resolve + build)', () => provisionEngine(inputs, gpus))

@@ -17,6 +17,8 @@ export interface CatalogSpec<T> {
   entry: z.ZodType<unknown>
   /** Rebuilds the catalog from what is on disk, when the file cannot be used. */
   rebuild: () => Promise<T>
+  /** Checks (or makes) the directory the file lives in before it is read or written. */
+  prepare: () => Promise<unknown>
 }
 
 const warned = new Set<string>()
@@ -36,6 +38,7 @@ export class Catalog<T extends WithEntries> {
   }
 
   async read(): Promise<T> {
+    await this.spec.prepare()
     const parsed = await this.parse()
     if (parsed !== 'damaged') return parsed
     // Rebuilt under the lock, once: the next reader finds the repaired file.
@@ -50,6 +53,7 @@ export class Catalog<T extends WithEntries> {
   }
 
   async update<R>(change: (data: T) => R): Promise<R> {
+    await this.spec.prepare()
     return await withLock(this.spec.file, `the catalog ${this.spec.file}`, async () => {
       let data = await this.parse()
       if (data === 'damaged') {

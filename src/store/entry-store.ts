@@ -23,7 +23,7 @@ export interface EntryCatalog<R extends EntryRecord> {
   entries: Record<string, R>
 }
 
-type Sub = 'entries' | 'tmp' | 'leases' | 'locks'
+type Sub = 'entries' | 'tmp' | 'leases' | 'locks' | '.'
 
 /** A work directory without its lock file (left by an older version) is kept this long. */
 const WORK_DIR_GRACE_MS = 60_000
@@ -36,17 +36,17 @@ export class EntryStore<R extends EntryRecord, C extends EntryCatalog<R>> {
   constructor(
     readonly cacheDir: string,
     readonly storeName: string,
-    catalog: Omit<CatalogSpec<C>, 'file'>,
+    catalog: Omit<CatalogSpec<C>, 'file' | 'prepare'>,
   ) {
     this.root = path.join(cacheDir, storeName)
-    this.catalog = new Catalog({ ...catalog, file: path.join(this.root, 'catalog.json') })
+    this.catalog = new Catalog({ ...catalog, file: path.join(this.root, 'catalog.json'), prepare: () => this.dir('.') })
   }
 
   /** A directory of the store, checked (real, not a link) once per run. */
   protected async dir(sub: Sub): Promise<string> {
     let dir = this.checked.get(sub)
     if (!dir) {
-      dir = realDirIn(this.cacheDir, this.storeName, sub)
+      dir = sub === '.' ? realDirIn(this.cacheDir, this.storeName) : realDirIn(this.cacheDir, this.storeName, sub)
       this.checked.set(sub, dir)
     }
     return await dir
