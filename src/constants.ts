@@ -35,6 +35,7 @@ export type InputName = (typeof Input)[keyof typeof Input]
 export const Output = {
   HandoffPath: 'handoff-path',
   Url: 'url',
+  OpenaiBaseUrl: 'openai-base-url',
   Host: 'host',
   Port: 'port',
   Pid: 'pid',
