@@ -11,10 +11,13 @@ import { phaseTimes, recordPhase, timed } from './phases.js'
 import { planPlacement, type Placement } from './server/placement.js'
 import { startServer, type RunningServer } from './server/start.js'
 import { evictCache, leaseForServer } from './store/cache-dir.js'
+import { unsupportedRunner } from './supported-runner.js'
 import { writeSummary } from './summary.js'
 
 export async function run(): Promise<void> {
   try {
+    const unsupported = unsupportedRunner({ platform: process.platform, arch: process.arch, env: process.env })
+    if (unsupported) return core.setFailed(unsupported)
     const inputs = readInputs()
     const gpus = await queryNvidiaGpus()
     const model = await timed('model (resolve + fetch)', () => provisionModel(inputs))
