@@ -9,7 +9,7 @@ import { stopProcessGroup } from './server/stop.js'
 import { saveToRemote } from './store/remote-cache.js'
 import { readPendingRemoteSaves, readServerState } from './state.js'
 
-export async function runPost(): Promise<void> {
+export async function run(): Promise<void> {
   try {
     const server = readServerState()
     if (server) {
