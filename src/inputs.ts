@@ -10,6 +10,7 @@ import {
   DEFAULT_LLAMA_CPP_REF,
   DEFAULT_LLAMA_CPP_REPO,
   DEFAULT_POOL_ID,
+  DEFAULT_REMOTE_CACHE_MAX_MODEL_SIZE,
   Input,
   type InputName,
 } from './constants.js'
@@ -36,6 +37,7 @@ export interface ActionInputs {
   cacheDir: string
   cacheMaxSizeBytes: number | undefined
   remoteCache: RemoteCache
+  remoteCacheMaxModelSizeBytes: number
   verify: 'quick' | 'full'
   start: boolean
   host: string
@@ -58,6 +60,7 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   [Input.LlamaCppRef]: DEFAULT_LLAMA_CPP_REF,
   [Input.Backend]: 'auto',
   [Input.RemoteCache]: 'engine',
+  [Input.RemoteCacheMaxModelSize]: DEFAULT_REMOTE_CACHE_MAX_MODEL_SIZE,
   [Input.Verify]: 'quick',
   [Input.Start]: 'true',
   [Input.Host]: '127.0.0.1',
@@ -282,6 +285,7 @@ function schema(ctx: InputContext) {
       [Input.CacheDir]: field((v) => (v ? inWorkspace(v) : defaultCacheDir(ctx))),
       [Input.CacheMaxSize]: field(optional(parseSize)),
       [Input.RemoteCache]: field(oneOf(['none', 'engine', 'model', 'all'])),
+      [Input.RemoteCacheMaxModelSize]: field(parseSize),
       [Input.Verify]: field(oneOf(['quick', 'full'])),
       [Input.Start]: field(boolean),
       [Input.Host]: field(host),
@@ -313,6 +317,7 @@ function schema(ctx: InputContext) {
         cacheDir: v[Input.CacheDir],
         cacheMaxSizeBytes: v[Input.CacheMaxSize],
         remoteCache: v[Input.RemoteCache],
+        remoteCacheMaxModelSizeBytes: v[Input.RemoteCacheMaxModelSize],
         verify: v[Input.Verify],
         start: v[Input.Start],
         host: v[Input.Host],
