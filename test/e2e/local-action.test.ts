@@ -5,22 +5,16 @@ import { execFile } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, expect, inject, it } from 'vitest'
+import { expect, inject, it } from 'vitest'
 import { ggufWithPayload } from '../support/gguf-writer.js'
-import { HubServer } from '../support/hub-server.js'
+import { hubServerForFile } from '../support/hub-fixture.js'
 import { newJobDirs, processesWithTrackingId, ROOT } from '../support/runner.js'
 
 const fakeServer = inject('fakeLlamaServer')
-let hub: HubServer
-
-beforeAll(async () => {
-  hub = await HubServer.start()
-})
-afterAll(async () => {
-  await hub.stop()
-})
+const hubServer = hubServerForFile()
 
 it('runs main and post: the server starts, answers, and is stopped; remote-cache is skipped under the stub', async () => {
+  const hub = hubServer()
   const commit = hub.addRepo('org/local-action', { 'tiny.gguf': ggufWithPayload(64 * 1024) })
   const dirs = newJobDirs()
   const trackingId = `local-action-${Date.now()}`

@@ -6,33 +6,32 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { CacheServiceDouble } from '../support/cache-service.js'
 import { ggufWithPayload, writeHeaderOnlyModel } from '../support/gguf-writer.js'
-import { HubServer, sha256 } from '../support/hub-server.js'
+import { hubServerForFile } from '../support/hub-fixture.js'
+import { sha256 } from '../support/hub-server.js'
 import { newJobDirs, runMain, runPost, type JobDirs, type MainRun } from '../support/runner.js'
 
 const fakeServer = inject('fakeLlamaServer')
-let hub: HubServer
+const hub = hubServerForFile()
 let cacheService: CacheServiceDouble
 
 beforeAll(async () => {
-  hub = await HubServer.start()
   cacheService = await CacheServiceDouble.start()
 })
 afterAll(async () => {
-  await hub.stop()
   await cacheService.stop()
 })
 
 let repoCount = 0
 function newModelRepo(files: Record<string, Buffer>) {
   const id = `org/remote-${++repoCount}`
-  const commit = hub.addRepo(id, files)
+  const commit = hub().addRepo(id, files)
   return { id, commit }
 }
 
 async function fetchModel(dirs: JobDirs, inputs: Record<string, string>): Promise<MainRun> {
   return await runMain({
     dirs,
-    inputs: { 'llama-server-path': fakeServer, start: 'false', 'hf-endpoint': hub.endpoint, 'remote-cache': 'model', ...inputs },
+    inputs: { 'llama-server-path': fakeServer, start: 'false', 'hf-endpoint': hub().endpoint, 'remote-cache': 'model', ...inputs },
     env: cacheService.env(),
   })
 }
@@ -46,7 +45,7 @@ function freshRunner(dirs: JobDirs): JobDirs {
   return dirs
 }
 
-const blobGets = (digest: string) => hub.blobGets().filter((r) => r.path.startsWith(`/blobs/${digest.replace('sha256:', '')}`))
+const blobGets = (digest: string) => hub().blobGets().filter((r) => r.path.startsWith(`/blobs/${digest.replace('sha256:', '')}`))
 const notices = (run: { stdout: string }) => [...run.stdout.matchAll(/^::notice::(.*)$/gm)].map((m) => m[1])
 
 describe('remote-cache: model', () => {
@@ -83,8 +82,8 @@ describe('remote-cache: model', () => {
   it('a URL model goes through the cache with model-digest, and only with it (a notice says why)', async () => {
     const body = ggufWithPayload(64 * 1024)
     const digest = `sha256:${sha256(body)}`
-    hub.plainFiles.set('/files/plain.gguf', { body, etag: '"v1"' })
-    const url = `${hub.blobOrigin}/files/plain.gguf?signature=secret-signature`
+    hub().plainFiles.set('/files/plain.gguf', { body, etag: '"v1"' })
+    const url = `${hub().blobOrigin}/files/plain.gguf?signature=secret-signature`
 
     const unpinned = await fetchModel(newJobDirs(), { model: url })
     expect(unpinned.errors).toEqual([])
@@ -98,11 +97,11 @@ describe('remote-cache: model', () => {
     expect(pinned.errors).toEqual([])
     await runPost(pinned)
     expect(cacheService.committedKeys()).toContain(`setup-llama-server-model-sha256-${digest.slice(7)}`)
-    const gets = hub.blobGets().length
+    const gets = hub().blobGets().length
     const restored = await fetchModel(freshRunner(dirs), { model: url, 'model-digest': digest })
     expect(restored.errors).toEqual([])
     expect(restored.outputs['model-cache-hit']).toBe('true')
-    expect(hub.blobGets().length).toBe(gets)
+    expect(hub().blobGets().length).toBe(gets)
   })
 
   it('a model larger than remote-cache-max-model-size stays local, and a notice says why and what to change', async () => {
