@@ -2,6 +2,7 @@
 // Its modules import their JSON schemas without import attributes, which Node refuses to load; esbuild bundles it
 // (the parser alone: its dependencies stay ordinary imports) into one ES module that Node can import.
 import { build } from 'esbuild'
+import { rmSync } from 'node:fs'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { ROOT } from './runner.js'
@@ -15,7 +16,9 @@ let loaded: Promise<Parser> | undefined
 
 export function loadWorkflowParser(): Promise<Parser> {
   loaded ??= (async () => {
-    const outfile = path.join(ROOT, 'node_modules', '.cache', 'setup-llama-server-tests', 'workflow-parser.mjs')
+    // One file per process (test files run in parallel workers), inside the checkout so that its imports of the
+    // parser's dependencies resolve; removed once loaded.
+    const outfile = path.join(ROOT, 'node_modules', '.cache', 'setup-llama-server-tests', `workflow-parser-${process.pid}.mjs`)
     await build({
       stdin: {
         contents: "export * from '@actions/workflow-parser'\nexport * from '@actions/workflow-parser/actions/index'\n",
@@ -29,7 +32,11 @@ export function loadWorkflowParser(): Promise<Parser> {
       outfile,
       logLevel: 'silent',
     })
-    return (await import(pathToFileURL(outfile).href)) as Parser
+    try {
+      return (await import(pathToFileURL(outfile).href)) as Parser
+    } finally {
+      rmSync(outfile, { force: true })
+    }
   })()
   return loaded
 }
