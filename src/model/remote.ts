@@ -76,8 +76,10 @@ export class RemoteBackedModelStore extends ModelStore {
       const manifest = await checkedManifest(dir, digest)
       for (const part of manifest.parts) {
         const file = path.join(dir, part.name)
-        const size = (await fs.stat(file)).size
-        if (size !== part.size) throw new Error(`${part.name} is ${size} bytes, the manifest says ${part.size}`)
+        // lstat: a link in the archive would make the store hold a file from elsewhere.
+        const stat = await fs.lstat(file)
+        if (!stat.isFile()) throw new Error(`${part.name} is not a regular file`)
+        if (stat.size !== part.size) throw new Error(`${part.name} is ${stat.size} bytes, the manifest says ${part.size}`)
         const got = await sha256File(file)
         if (got !== part.digest) throw new Error(`${part.name} has ${got}, the manifest says ${part.digest}`)
       }
@@ -106,6 +108,7 @@ async function checkedManifest(dir: string, digest: string): Promise<RemoteModel
   const wellFormed =
     m.digest === digest &&
     typeof m.id === 'string' &&
+    /^[^\x00-\x1f\x7f]{1,2048}$/.test(m.id) &&
     parts.length > 0 &&
     parts[0]?.digest === digest &&
     parts.every(

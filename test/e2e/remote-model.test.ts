@@ -1,13 +1,15 @@
 // remote-cache: model and all, through the runner harness: models go to the GitHub Actions cache (its TEST
 // DOUBLE, test/support/cache-service.ts: the real service cannot run here) and come back on a fresh runner, from
 // a real local server speaking the Hub's protocol. The engine is the test double: these tests are about models.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { saveCache } from '@actions/cache'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { CacheServiceDouble } from '../support/cache-service.js'
 import { ggufWithPayload, writeHeaderOnlyModel } from '../support/gguf-writer.js'
 import { hubServerForFile } from '../support/hub-fixture.js'
 import { sha256 } from '../support/hub-server.js'
+import { remoteCacheKey, remoteStagingDir } from '../../src/store/remote-cache.js'
 import { newJobDirs, runMain, runPost, type JobDirs, type MainRun } from '../support/runner.js'
 
 const fakeServer = inject('fakeLlamaServer')
@@ -127,9 +129,9 @@ describe('remote-cache: model', () => {
 
   it('a cache entry whose parts do not match its manifest is refused with a warning, and the model is downloaded', async () => {
     // The right manifest, other bytes.
-    const { body, digest, run } = await withHostileEntry('x.gguf', (dir, digest, size) => {
+    const { body, digest, run } = await withHostileEntry('x.gguf', (dir, body) => {
       writeFileSync(path.join(dir, 'x.gguf'), ggufWithPayload(64 * 1024))
-      return [{ name: 'x.gguf', size, digest }]
+      return [{ name: 'x.gguf', size: body.length, digest: `sha256:${sha256(body)}` }]
     })
     expect(run.errors).toEqual([])
     expect(run.stdout).toMatch(new RegExp(`::warning::The GitHub Actions cache entry of the model ${digest} is not usable \\(x\\.gguf has sha256:\\w+, the manifest says ${digest}\\); downloading it instead\\.`))
@@ -137,11 +139,21 @@ describe('remote-cache: model', () => {
     expect(readFileSync(run.outputs['model-path'] as string).equals(body)).toBe(true)
   })
 
-  it('a manifest that names a file outside the entry is refused', async () => {
-    const { digest, run } = await withHostileEntry('y.gguf', (dir, digest) => {
-      symlinkSync('/etc/hostname', path.join(dir, 'hostname'))
-      return [{ name: '../../../etc/hostname', size: 1, digest }]
+  it('a part that is a link, even to a file with the right bytes, is refused', async () => {
+    const { body, digest, run } = await withHostileEntry('z.gguf', (dir, body) => {
+      const elsewhere = path.join(path.dirname(dir), 'elsewhere.gguf')
+      writeFileSync(elsewhere, body)
+      symlinkSync(elsewhere, path.join(dir, 'z.gguf'))
+      return [{ name: 'z.gguf', size: body.length, digest: `sha256:${sha256(body)}` }]
     })
+    expect(run.errors).toEqual([])
+    expect(run.stdout).toContain(`::warning::The GitHub Actions cache entry of the model ${digest} is not usable (z.gguf is not a regular file)`)
+    expect(run.outputs['model-cache-hit']).toBe('false')
+    expect(readFileSync(run.outputs['model-path'] as string).equals(body)).toBe(true)
+  })
+
+  it('a manifest that names a file outside the entry is refused', async () => {
+    const { digest, run } = await withHostileEntry('y.gguf', (_dir, body) => [{ name: '../../../etc/hostname', size: 1, digest: `sha256:${sha256(body)}` }])
     expect(run.errors).toEqual([])
     expect(run.stdout).toContain(`::warning::The GitHub Actions cache entry of the model ${digest} is not usable (model.json does not describe ${digest})`)
     expect(run.outputs['model-cache-hit']).toBe('false')
@@ -150,30 +162,35 @@ describe('remote-cache: model', () => {
 
 /**
  * An hf: model whose cache key holds a hostile entry (files that `fill` writes, and a manifest of the parts it
- * returns), saved as a job would save one; then a job that wants the model.
+ * returns), put there as anyone who can write the repository's cache could; then a job that wants the model.
  */
-async function withHostileEntry(file: string, fill: (dir: string, digest: string, size: number) => unknown[]) {
+async function withHostileEntry(file: string, fill: (dir: string, body: Buffer) => unknown[]) {
   const body = ggufWithPayload(64 * 1024)
   const digest = `sha256:${sha256(body)}`
   const repo = newModelRepo({ [file]: body })
   const dirs = newJobDirs()
   const bad = mkdtempSync(path.join(dirs.root, 'bad-'))
-  const parts = fill(bad, digest, body.length)
+  const parts = fill(bad, body)
   writeFileSync(path.join(bad, 'model.json'), JSON.stringify({ digest, id: file, parts }))
-  await saveWithTheToolkit(dirs, `model-sha256-${digest.slice(7)}`, bad)
+  await saveAsIs(dirs, `model-sha256-${digest.slice(7)}`, bad)
   expect(cacheService.committedKeys()).toContain(`setup-llama-server-model-sha256-${digest.slice(7)}`)
   const run = await fetchModel(dirs, { model: `hf:${repo.id}/${file}` })
   return { body, digest, run }
 }
 
-/** Saves `dir` as `name` with the action's own saving code and the real @actions/cache, as a job of `dirs` would. */
-async function saveWithTheToolkit(dirs: JobDirs, name: string, dir: string): Promise<void> {
+/**
+ * Saves `dir` as the entry `name` of a job of `dirs`, links kept as links, with the real @actions/cache (which
+ * reads the service's address and the job's temp directory from the environment).
+ */
+async function saveAsIs(dirs: JobDirs, name: string, dir: string): Promise<void> {
   const env = { ...cacheService.env(), RUNNER_TEMP: dirs.temp, GITHUB_WORKSPACE: dirs.workspace }
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]))
   Object.assign(process.env, env)
   try {
-    const { saveToRemote } = await import('../../src/store/remote-cache.js')
-    await saveToRemote(name, dir)
+    const staging = remoteStagingDir(name)
+    cpSync(dir, staging, { recursive: true, verbatimSymlinks: true })
+    await saveCache([staging], remoteCacheKey(name))
+    rmSync(staging, { recursive: true })
   } finally {
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k]
