@@ -10,6 +10,7 @@ import {
   DEFAULT_LLAMA_CPP_REF,
   DEFAULT_LLAMA_CPP_REPO,
   DEFAULT_POOL_ID,
+  DEFAULT_REMOTE_CACHE_MAX_MODEL_SIZE,
   Input,
   type InputName,
 } from './constants.js'
@@ -39,6 +40,7 @@ export interface ActionInputs {
   cacheDir: string
   cacheMaxSizeBytes: number | undefined
   remoteCache: RemoteCache
+  remoteCacheMaxModelSizeBytes: number
   verify: 'quick' | 'full'
   start: boolean
   host: string
@@ -63,6 +65,7 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   [Input.LlamaCppRef]: DEFAULT_LLAMA_CPP_REF,
   [Input.Backend]: 'auto',
   [Input.RemoteCache]: 'engine',
+  [Input.RemoteCacheMaxModelSize]: DEFAULT_REMOTE_CACHE_MAX_MODEL_SIZE,
   [Input.Verify]: 'quick',
   [Input.Start]: 'true',
   [Input.Host]: '127.0.0.1',
@@ -310,6 +313,7 @@ function schema(ctx: InputContext) {
       [Input.CacheDir]: field((v) => (v ? inWorkspace(v) : defaultCacheDir(ctx))),
       [Input.CacheMaxSize]: field(optional(parseSize)),
       [Input.RemoteCache]: field(oneOf(['none', 'engine', 'model', 'all'])),
+      [Input.RemoteCacheMaxModelSize]: field(parseSize),
       [Input.Verify]: field(oneOf(['quick', 'full'])),
       [Input.Start]: field(boolean),
       [Input.Host]: field(host),
@@ -342,6 +346,7 @@ function schema(ctx: InputContext) {
         cacheDir: v[Input.CacheDir],
         cacheMaxSizeBytes: v[Input.CacheMaxSize],
         remoteCache: v[Input.RemoteCache],
+        remoteCacheMaxModelSizeBytes: v[Input.RemoteCacheMaxModelSize],
         verify: v[Input.Verify],
         start: v[Input.Start],
         host: v[Input.Host],

@@ -16,10 +16,13 @@ import { heldLeaseDescriptors } from './store/lease.js'
 import { spawnLeaseKeeper } from './store/lease-keeper.js'
 import { processStartTime } from './server/process-identity.js'
 import { saveKeeperState } from './state.js'
+import { unsupportedRunner } from './supported-runner.js'
 import { writeSummary } from './summary.js'
 
 export async function run(): Promise<void> {
   try {
+    const unsupported = unsupportedRunner({ platform: process.platform, arch: process.arch, env: process.env })
+    if (unsupported) return core.setFailed(unsupported)
     const inputs = readInputs()
     await checkInputPaths(inputs)
     const gpus = await queryNvidiaGpus()

@@ -10,7 +10,7 @@ import { saveToRemote } from './store/remote-cache.js'
 import { readKeeperState, readPendingRemoteSaves, readServerState } from './state.js'
 import { printInert } from './util/inert-log.js'
 
-export async function runPost(): Promise<void> {
+export async function run(): Promise<void> {
   try {
     const server = readServerState()
     if (server) {

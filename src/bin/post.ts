@@ -1,5 +1,5 @@
 import { guardProcess } from '../errors.js'
-import { runPost } from '../post.js'
+import { run } from '../post.js'
 
 guardProcess()
-await runPost()
+await run()
