@@ -8,6 +8,9 @@ export const Input = {
   LlamaCppRepo: 'llama-cpp-repo',
   LlamaCppRef: 'llama-cpp-ref',
   LlamaServerPath: 'llama-server-path',
+  EngineSource: 'engine-source',
+  ReleaseDigest: 'release-digest',
+  GithubToken: 'github-token',
   Backend: 'backend',
   CudaArchitectures: 'cuda-architectures',
   CmakeArgs: 'cmake-args',
@@ -50,12 +53,17 @@ export const Output = {
   EngineVersion: 'engine-version',
   EngineCommit: 'engine-commit',
   EngineCacheHit: 'engine-cache-hit',
+  EngineProvisioningMode: 'engine-provisioning-mode',
+  EngineReleaseTag: 'engine-release-tag',
+  EngineReleaseAsset: 'engine-release-asset',
 } as const
 
 /** The llama.cpp release built when `llama-cpp-ref` is not given (the one node-llama-cpp 3.22.1 bundles). */
 export const DEFAULT_LLAMA_CPP_REF = 'v0.5.0'
 export const DEFAULT_LLAMA_CPP_REPO = 'https://github.com/ggml-org/llama.cpp'
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co'
+/** The job's token, as the runner evaluates it (as actions/setup-node does): API calls count against the repository's limit. */
+export const DEFAULT_GITHUB_TOKEN = '${{ github.token }}'
 export const DEFAULT_HANDOFF_PATH = '.runtime/engines/llamacpp.json'
 export const DEFAULT_POOL_ID = 'default'
 

@@ -18,7 +18,9 @@ export interface Handoff {
   engine: 'llamacpp'
   engine_version: string
   engine_commit: string | null
-  provisioning_mode: 'source' | 'binary'
+  provisioning_mode: ProvisionedEngine['provisioningMode']
+  /** The llama.cpp release archive the engine came from; null unless provisioning_mode is release. */
+  engine_release: { tag: string; asset: string; digest: string; url: string } | null
   backend: ProvisionedEngine['backend']
   url: string
   openai_base_url: string
@@ -53,6 +55,7 @@ export function buildHandoff({ model, engine, server, poolId, parallel, devices,
     engine_version: engine.version,
     engine_commit: engine.commit,
     provisioning_mode: engine.provisioningMode,
+    engine_release: engine.release ?? null,
     backend: engine.backend,
     url: server.url,
     openai_base_url: openaiBaseUrl(server.url),

@@ -5,6 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { z } from 'zod'
 import {
+  DEFAULT_GITHUB_TOKEN,
   DEFAULT_HANDOFF_PATH,
   DEFAULT_HF_ENDPOINT,
   DEFAULT_LLAMA_CPP_REF,
@@ -24,6 +25,8 @@ import { Invalid, parseUrl } from './util/invalid.js'
 
 export type Backend = 'auto' | 'cpu' | 'cuda' | 'vulkan' | 'hip'
 export type RemoteCache = 'none' | 'engine' | 'model' | 'all'
+/** Where the engine comes from: llama.cpp's release archive for the commit when there is one (auto), always, or never. */
+export type EngineSource = 'auto' | 'release' | 'build'
 
 export interface ActionInputs {
   model: ModelRef
@@ -33,6 +36,11 @@ export interface ActionInputs {
   llamaCppRepo: string
   llamaCppRef: string
   llamaServerPath: string | undefined
+  engineSource: EngineSource
+  /** `sha256:<hex>` the release archive must match (required where GitHub records no digest for it). */
+  releaseDigest: string | undefined
+  /** For GitHub's API only (rate limits); never sent anywhere else. */
+  githubToken: string | undefined
   backend: Backend
   cudaArchitectures: string | undefined
   cmakeArgs: string[]
@@ -63,6 +71,8 @@ export interface ActionInputs {
 export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   [Input.LlamaCppRepo]: DEFAULT_LLAMA_CPP_REPO,
   [Input.LlamaCppRef]: DEFAULT_LLAMA_CPP_REF,
+  [Input.EngineSource]: 'auto',
+  [Input.GithubToken]: DEFAULT_GITHUB_TOKEN,
   [Input.Backend]: 'auto',
   [Input.RemoteCache]: 'engine',
   [Input.RemoteCacheMaxModelSize]: DEFAULT_REMOTE_CACHE_MAX_MODEL_SIZE,
@@ -78,7 +88,7 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   [Input.PoolId]: DEFAULT_POOL_ID,
 }
 
-const SECRET_INPUTS: ReadonlySet<InputName> = new Set([Input.HfToken, Input.ApiKey])
+const SECRET_INPUTS: ReadonlySet<InputName> = new Set([Input.HfToken, Input.ApiKey, Input.GithubToken])
 
 /** What the parser needs from the runner's environment. */
 export interface InputContext {
@@ -102,8 +112,8 @@ export function readInputs(): ActionInputs {
  */
 export function secretsIn(raw: Partial<Record<InputName, string>>, env: NodeJS.ProcessEnv): string[] {
   const secrets: string[] = []
-  for (const name of SECRET_INPUTS) if (raw[name]?.trim()) secrets.push(raw[name].trim())
-  if (env.HF_TOKEN?.trim()) secrets.push(env.HF_TOKEN.trim())
+  for (const name of SECRET_INPUTS) if (raw[name]?.trim() && raw[name].trim() !== DEFAULT_GITHUB_TOKEN) secrets.push(raw[name].trim())
+  for (const token of [env.HF_TOKEN, env.GITHUB_TOKEN]) if (token?.trim()) secrets.push(token.trim())
   const urls = [raw[Input.Model], raw[Input.HfEndpoint], raw[Input.LlamaCppRepo], env.HF_ENDPOINT, ...proxyUrls(env)]
   for (const text of urls) secrets.push(...urlSecrets(text?.trim().replace(/^hf:/, '') ?? ''))
   return [...new Set(secrets)].filter((s) => s.length > 0)
@@ -234,6 +244,15 @@ function headerSafe(value: string | undefined): string | undefined {
   return value
 }
 
+/**
+ * github-token's value, else GITHUB_TOKEN. Outside a runner (local-action, tests) the default arrives as the
+ * unevaluated expression: that is no token.
+ */
+function githubToken(value: string, env: NodeJS.ProcessEnv): string | undefined {
+  const given = value === DEFAULT_GITHUB_TOKEN ? '' : value
+  return headerSafe(given || env.GITHUB_TOKEN?.trim() || undefined)
+}
+
 function host(value: string): string {
   const hostname = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i
   if (isIP(value) === 0 && !hostname.test(value)) throw new Invalid('an IP address or a host name')
@@ -306,6 +325,9 @@ function schema(ctx: InputContext) {
       [Input.LlamaCppRepo]: field((v) => repo(v, workspace)),
       [Input.LlamaCppRef]: field(gitRef),
       [Input.LlamaServerPath]: field(optional(inWorkspace)),
+      [Input.EngineSource]: field(oneOf(['auto', 'release', 'build'])),
+      [Input.ReleaseDigest]: field(optional(digest)),
+      [Input.GithubToken]: field((v) => githubToken(v, ctx.env)),
       [Input.Backend]: field(oneOf(['auto', 'cpu', 'cuda', 'vulkan', 'hip'])),
       [Input.CudaArchitectures]: field(optional(cudaArchitectures)),
       [Input.CmakeArgs]: field(splitArgs),
@@ -339,6 +361,9 @@ function schema(ctx: InputContext) {
         llamaCppRepo: v[Input.LlamaCppRepo],
         llamaCppRef: v[Input.LlamaCppRef],
         llamaServerPath: v[Input.LlamaServerPath],
+        engineSource: v[Input.EngineSource],
+        releaseDigest: v[Input.ReleaseDigest],
+        githubToken: v[Input.GithubToken],
         backend: v[Input.Backend],
         cudaArchitectures: v[Input.CudaArchitectures],
         cmakeArgs: v[Input.CmakeArgs],

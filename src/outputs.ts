@@ -13,6 +13,9 @@ export function setProvisionOutputs(model: ProvisionedModel, engine: Provisioned
   core.setOutput(Output.EngineVersion, engine.version)
   core.setOutput(Output.EngineCommit, engine.commit ?? '')
   core.setOutput(Output.EngineCacheHit, String(engine.cacheHit))
+  core.setOutput(Output.EngineProvisioningMode, engine.provisioningMode)
+  core.setOutput(Output.EngineReleaseTag, engine.release?.tag ?? '')
+  core.setOutput(Output.EngineReleaseAsset, engine.release?.asset ?? '')
 }
 
 /** Where OpenAI-compatible clients (the `openai` SDKs' base_url, LangChain, curl) send their requests. */

@@ -26,6 +26,7 @@ export function summaryRows({ model, engine, server, placement, phases }: Summar
     ['Engine', 'version', engine.version],
     ['Engine', 'commit', engine.commit ?? '(binary given)'],
     ['Engine', 'backend', engine.backend],
+    ['Engine', 'from', engine.release ? `release ${engine.release.tag}: ${engine.release.asset}` : engine.provisioningMode === 'binary' ? 'llama-server-path' : 'built from source'],
     ['Engine', 'cache hit', String(engine.cacheHit)],
     ['Engine', 'cache key', engine.cacheKey ?? '(none)'],
   ]

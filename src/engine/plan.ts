@@ -11,7 +11,20 @@ export const ENGINE_RECIPE_VERSION = 1
 /** The inputs that decide an engine. */
 export type EngineInputs = Pick<
   ActionInputs,
-  'llamaServerPath' | 'llamaCppRepo' | 'llamaCppRef' | 'backend' | 'cudaArchitectures' | 'cmakeArgs' | 'buildJobs' | 'cacheDir' | 'verify' | 'remoteCache'
+  | 'llamaServerPath'
+  | 'llamaCppRepo'
+  | 'llamaCppRef'
+  | 'backend'
+  | 'cudaArchitectures'
+  | 'cmakeArgs'
+  | 'buildJobs'
+  | 'cacheDir'
+  | 'verify'
+  | 'remoteCache'
+  | 'engineSource'
+  | 'releaseDigest'
+  | 'githubToken'
+  | 'networkTimeoutMs'
 >
 
 /** Everything decided before a build: tools (all present), backend, CUDA architectures, commit, cache key. */

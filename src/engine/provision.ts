@@ -1,5 +1,6 @@
-// The engine inputs into a llama-server binary that runs here: the user's binary as it is, or llama.cpp built at
-// a pinned commit for the chosen backend, once per cache key, kept in the engine store (and the remote cache).
+// The engine inputs into a llama-server binary that runs here: the user's binary as it is, llama.cpp's release
+// archive for the pinned commit (release/provision.ts), or llama.cpp built at that commit for the chosen backend,
+// once per cache key, kept in the engine store (and the remote cache).
 import * as core from '@actions/core'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
@@ -18,6 +19,7 @@ import { missingTools, missingToolsMessage } from './preflight.js'
 import type { ProvisionedEngine } from './provisioned.js'
 import { resolveCommit } from './ref.js'
 import { EngineStore, MANIFEST, readManifest } from './store.js'
+import { provisionFromRelease } from './release/provision.js'
 import { probeToolchain } from './toolchain.js'
 import { checkNvccHostCompiler } from './cuda.js'
 
@@ -28,6 +30,10 @@ export async function provisionEngine(inputs: EngineInputs, gpus: GpuInfo[]): Pr
     const engine = await useExistingBinary(inputs.llamaServerPath, backend)
     core.info(`Engine: ${engine.path} (version ${engine.version}, given by '${Input.LlamaServerPath}')`)
     return engine
+  }
+  if (inputs.engineSource !== 'build') {
+    const released = await provisionFromRelease(inputs, gpus)
+    if (released) return released
   }
   const plan = await planBuild(inputs, gpus)
   const { key, backend } = plan

@@ -10,6 +10,7 @@ import { EntryStore, type EntryCatalog } from '../store/entry-store.js'
 import { sha256File } from '../util/hash.js'
 import { childPath } from '../util/safe-path.js'
 import type { KeyMaterial } from './plan.js'
+import type { ReleaseMaterial } from './release/material.js'
 import { engineVersion } from './version.js'
 
 export interface EngineFile {
@@ -19,10 +20,19 @@ export interface EngineFile {
   digest: string
 }
 
+/** A symbolic link inside the entry (a release archive's libllama.so → libllama.so.0, say). */
+export interface EngineLink {
+  /** Relative to the entry. */
+  path: string
+  /** Relative to the link's directory, without '..'. */
+  target: string
+}
+
 export interface EngineManifest {
   key: string
-  material: KeyMaterial
+  material: KeyMaterial | ReleaseMaterial
   files: EngineFile[]
+  links?: EngineLink[]
   built_at: string
 }
 
@@ -45,7 +55,14 @@ export const MANIFEST = 'engine.json'
 export const BINARY = path.join('bin', 'llama-server')
 
 const EngineFileSchema = z.object({ path: z.string(), size: z.number().int().nonnegative(), digest: z.string().regex(/^sha256:[0-9a-f]{64}$/) })
-const ManifestSchema = z.object({ key: z.string(), material: z.record(z.string(), z.unknown()), files: z.array(EngineFileSchema).min(1), built_at: z.string() })
+const EngineLinkSchema = z.object({ path: z.string(), target: z.string() })
+const ManifestSchema = z.object({
+  key: z.string(),
+  material: z.record(z.string(), z.unknown()),
+  files: z.array(EngineFileSchema).min(1),
+  links: z.array(EngineLinkSchema).optional(),
+  built_at: z.string(),
+})
 const RecordSchema = ManifestSchema.extend({ size_bytes: z.number(), version: z.string(), last_used: z.string(), state: z.enum(['Active', 'Retired']) })
 const CatalogShape = z.object({ version: z.literal(1), entries: z.record(z.string(), z.unknown()) })
 
@@ -80,7 +97,7 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
       ? 'it is not a real directory'
       : manifest?.key !== key
         ? `${MANIFEST} is missing, unreadable or for another key`
-        : await verifyFiles(dir, manifest.files, verify)
+        : await verifyFiles(dir, manifest.files, verify, manifest.links)
     let version: string | undefined
     if (!problem) {
       try {
@@ -105,7 +122,7 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
    * Installs a staged entry (bin/llama-server, libraries, engine.json), checks that it runs from its final place,
    * and records it. An engine that does not run there is removed and the build fails.
    */
-  async install(staged: string, manifest: EngineManifest): Promise<StoredEngine> {
+  async install(staged: string, manifest: EngineManifest, what = 'The built llama-server'): Promise<StoredEngine> {
     await fs.writeFile(path.join(staged, MANIFEST), `${JSON.stringify(manifest, null, 1)}\n`)
     await this.publish(staged, manifest.key)
     const binary = path.join(this.entryDir(manifest.key), BINARY)
@@ -114,7 +131,7 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
       version = await engineVersion(binary)
     } catch (error) {
       await this.remove(manifest.key, 'it does not run from the store')
-      throw new EngineError(`The built llama-server does not run from the store, so it is not relocatable: ${(error as Error).message}`)
+      throw new EngineError(`${what} does not run from the store, so it is not relocatable: ${(error as Error).message}`)
     }
     await this.record(manifest, version)
     await this.lease(manifest.key)
@@ -145,12 +162,27 @@ export async function describeFiles(dir: string, relative: string[]): Promise<En
   )
 }
 
-async function verifyFiles(dir: string, files: EngineFile[], verify: 'quick' | 'full'): Promise<string | undefined> {
+async function verifyFiles(dir: string, files: EngineFile[], verify: 'quick' | 'full', links: EngineLink[] = []): Promise<string | undefined> {
   try {
-    return await verifyFilesOrThrow(dir, files, verify)
+    return (await verifyFilesOrThrow(dir, files, verify)) ?? (await verifyLinks(dir, files, links))
   } catch (error) {
     return (error as Error).message
   }
+}
+
+/** Each recorded link is a link, to its recorded target, which stays inside the entry and is a recorded file or link. */
+async function verifyLinks(dir: string, files: EngineFile[], links: EngineLink[]): Promise<string | undefined> {
+  const recorded = new Set([...files.map((f) => f.path), ...links.map((l) => l.path)])
+  for (const link of links) {
+    const full = entryFile(dir, link.path)
+    const stat = await fs.lstat(full).catch(() => undefined)
+    if (!stat?.isSymbolicLink()) return `${link.path} is missing or not a symbolic link`
+    const target = await fs.readlink(full)
+    if (target !== link.target) return `${link.path} links to ${target}, recorded ${link.target}`
+    const resolved = path.posix.join(path.posix.dirname(link.path), target)
+    if (target.startsWith('/') || target.split('/').includes('..') || !recorded.has(resolved)) return `${link.path} links to ${target}, which is not a file of the entry`
+  }
+  return undefined
 }
 
 async function verifyFilesOrThrow(dir: string, files: EngineFile[], verify: 'quick' | 'full'): Promise<string | undefined> {

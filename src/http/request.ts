@@ -16,6 +16,8 @@ export class RetryableError extends Error {
   constructor(
     message: string,
     readonly retryAfterMs?: number,
+    /** The answer's headers, when there was one (a 429 may say which rate limit it is). */
+    readonly response?: Pick<HttpResponse, 'header'>,
   ) {
     super(message)
   }
@@ -84,7 +86,7 @@ export async function request(url: string, options: RequestOptions): Promise<Htt
     // 501 and 505 say the server does not support the request: asking again cannot help.
     if (response.status === 408 || response.status === 429 || (response.status >= 500 && response.status !== 501 && response.status !== 505)) {
       await discard(response)
-      throw new RetryableError(`HTTP ${response.status} from ${redactUrl(current)}`, retryAfterMs(response.header('retry-after')))
+      throw new RetryableError(`HTTP ${response.status} from ${redactUrl(current)}`, retryAfterMs(response.header('retry-after')), response)
     }
     return { ...response, url: current }
   }

@@ -28,8 +28,8 @@ const DEVICE_VARIABLE: Record<Exclude<BuiltBackend, 'cpu'>, string> = {
 
 export interface PlacementInput {
   backend: BuiltBackend
-  /** A binary we built for cpu has no GPU code; a given binary may have. */
-  provisioningMode: 'source' | 'binary'
+  /** A binary we built (or a release archive) for cpu has no GPU code; a given binary may have. */
+  provisioningMode: 'source' | 'binary' | 'release'
   gpus: GpuInfo[]
   inputs: Pick<ActionInputs, 'devices' | 'gpuPolicy' | 'gpuLayers' | 'ctxSize' | 'serverArgs'>
   model: Pick<ProvisionedModel, 'gguf' | 'sizeBytes'>

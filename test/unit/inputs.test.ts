@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { InputError } from '../../src/errors.js'
-import { parseInputs, parseSize, splitArgs, type InputContext } from '../../src/inputs.js'
+import { parseInputs, parseSize, secretsIn, splitArgs, type InputContext } from '../../src/inputs.js'
 import { Invalid } from '../../src/util/invalid.js'
 
 const ctx: InputContext = { env: { GITHUB_WORKSPACE: '/ws', RUNNER_TOOL_CACHE: '/tc' }, cpuCount: 6, homeDir: '/home/u' }
@@ -107,6 +107,27 @@ describe('parseInputs reads each input into its type', () => {
       hfToken: 'hf_in',
       hfEndpoint: 'https://mirror.example',
     })
+  })
+
+  it('engine-source defaults to auto; release-digest is a sha256; github-token falls back to GITHUB_TOKEN', () => {
+    expect(parseInputs({ model: 'm.gguf' }, ctx)).toMatchObject({ engineSource: 'auto', releaseDigest: undefined, githubToken: undefined })
+    expect(parseInputs({ model: 'm.gguf', 'engine-source': 'release', 'release-digest': `sha256:${'a'.repeat(64)}` }, ctx)).toMatchObject({
+      engineSource: 'release',
+      releaseDigest: `sha256:${'a'.repeat(64)}`,
+    })
+    expect(problems({ 'engine-source': 'prebuilt', 'release-digest': 'abc' })).toEqual([
+      `Input 'engine-source' is "prebuilt": expected one of 'auto', 'release', 'build'.`,
+      `Input 'release-digest' is "abc": expected sha256:<64 lowercase hex digits>.`,
+    ])
+    const env = { ...ctx.env, GITHUB_TOKEN: 'ghs_env' }
+    expect(parseInputs({ model: 'm.gguf', 'github-token': 'ghs_in' }, { ...ctx, env }).githubToken).toBe('ghs_in')
+    expect(parseInputs({ model: 'm.gguf' }, { ...ctx, env }).githubToken).toBe('ghs_env')
+    // Outside a runner, action.yml's default arrives unevaluated: it is no token.
+    expect(parseInputs({ model: 'm.gguf', 'github-token': '${{ github.token }}' }, ctx).githubToken).toBeUndefined()
+    expect(secretsIn({ 'github-token': '${{ github.token }}' }, env)).toEqual(['ghs_env'])
+    expect(problems({ 'github-token': 'ghs with space' })).toEqual([
+      "Input 'github-token' is not valid: expected printable ASCII without spaces (it is sent in an HTTP Authorization header); the value is not shown because it is secret.",
+    ])
   })
 
   it('puts cache-dir under XDG_CACHE_HOME or ~/.cache without RUNNER_TOOL_CACHE', () => {
