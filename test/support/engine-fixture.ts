@@ -19,7 +19,7 @@ export function buildFakeLlamaServer(): string {
 export function fakeEngineRepo(root: string): { repo: string; commit: string } {
   const repo = path.join(root, 'fake-llama.cpp')
   mkdirSync(repo, { recursive: true })
-  for (const file of ['CMakeLists.txt', 'fake_llama_server.c']) {
+  for (const file of ['CMakeLists.txt', 'fake_llama_server.c', 'fixture_version.c']) {
     copyFileSync(path.join(ROOT, 'test', 'fixtures', 'engine', file), path.join(repo, file))
   }
   const git = (...args: string[]) => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8', env: GIT_ENV }).trim()
