@@ -274,6 +274,12 @@ function gitRef(value: string): string {
 /** A git URL (scheme://… or user@host:path) as given; a local path resolved against the workspace. */
 function repo(value: string, workspace: string): string {
   if (value.startsWith('-')) throw new Invalid("a git URL or a local path, not starting with '-'")
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(value)) throw new Invalid('a git URL or a local path without control characters')
+  const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? URL.parse(value) : null
+  if (url && url.password && url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new Invalid('a git URL with credentials only over http(s) (they go to git as a header, never in its argv); use an ssh key for ssh')
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) || /^[\w.-]+@[\w.-]+:/.test(value)) return value
   return path.resolve(workspace, value)
 }
@@ -302,7 +308,15 @@ function schema(ctx: InputContext) {
       [Input.Model]: field((v) => parseModelRef(v, workspace)),
       [Input.ModelDigest]: field(optional(digest)),
       [Input.HfToken]: field((v) => headerSafe(v || ctx.env.HF_TOKEN?.trim() || undefined)),
-      [Input.HfEndpoint]: field((v) => httpUrl(v || ctx.env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT)),
+      [Input.HfEndpoint]: field((v) => {
+        try {
+          return httpUrl(v || ctx.env.HF_ENDPOINT?.trim() || DEFAULT_HF_ENDPOINT)
+        } catch (error) {
+          // Empty input: the bad value is the environment's, and the message must say where it came from.
+          if (v || !(error instanceof Invalid)) throw error
+          throw new Invalid(`${error.expected}; it is empty, and the HF_ENDPOINT environment variable is ${JSON.stringify(redactValue(ctx.env.HF_ENDPOINT ?? ''))}`)
+        }
+      }),
       [Input.LlamaCppRepo]: field((v) => repo(v, workspace)),
       [Input.LlamaCppRef]: field(gitRef),
       [Input.LlamaServerPath]: field(optional(inWorkspace)),

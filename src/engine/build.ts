@@ -8,6 +8,8 @@ import path from 'node:path'
 import { EngineError } from '../errors.js'
 import { withInertOutput } from '../util/inert-log.js'
 import { redactValue } from '../util/redact.js'
+import { jobEnv } from '../util/child-env.js'
+import { realDirIn } from '../util/safe-path.js'
 import { run } from '../util/run.js'
 import { cmakeBuildArgs, cmakeConfigureArgs, type BuildPlan, type EngineInputs } from './plan.js'
 import { fetchSource } from './source.js'
@@ -28,11 +30,12 @@ export async function buildEngine(store: EngineStore, plan: BuildPlan, inputs: E
   try {
     core.info(`Fetching llama.cpp ${material.commit} from ${redactValue(inputs.llamaCppRepo)}`)
     await fetchSource(tc.git as string, inputs.llamaCppRepo, material.commit, plan.fetchRef, sourceDir)
-    const env: NodeJS.ProcessEnv = { ...process.env }
+    const env: NodeJS.ProcessEnv = jobEnv(process.env)
     if (tc.ccache) {
       // ccache keeps compiled objects under cache-dir, so that a nearby commit recompiles only what changed.
       Object.assign(env, {
-        CCACHE_DIR: path.join(inputs.cacheDir, 'ccache'),
+        // A real directory of the cache, never a link planted there: ccache writes and cleans up inside it.
+        CCACHE_DIR: await realDirIn(inputs.cacheDir, 'ccache'),
         CCACHE_BASEDIR: work,
         CCACHE_NOHASHDIR: 'true',
         CCACHE_COMPILERCHECK: 'content',

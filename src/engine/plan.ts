@@ -2,6 +2,7 @@
 // Pure, so that tests can check the exact commands for every backend without a GPU.
 import { createHash } from 'node:crypto'
 import type { ActionInputs } from '../inputs.js'
+import { redactValue } from '../util/redact.js'
 import type { BuiltBackend } from './backend.js'
 import type { Toolchain } from './toolchain.js'
 
@@ -108,6 +109,6 @@ export function engineKey(material: KeyMaterial): string {
 /** A git URL as the key sees it: host in lower case, no trailing .git or '/'. Local paths stay as they are. */
 export function normalizeRepo(repo: string): string {
   const url = URL.parse(repo)
-  if (!url || !/^(https?|ssh|git):$/.test(url.protocol)) return repo.replace(/\/+$/, '')
+  if (!url || !/^(https?|ssh|git):$/.test(url.protocol)) return redactValue(repo.replace(/\/+$/, ''))
   return `${url.protocol}//${url.host.toLowerCase()}${url.pathname.replace(/\/+$/, '').replace(/\.git$/, '')}`
 }

@@ -3,6 +3,7 @@
 import { Input } from '../constants.js'
 import { EngineError } from '../errors.js'
 import { redactValue } from '../util/redact.js'
+import { jobEnv } from '../util/child-env.js'
 import { run } from '../util/run.js'
 import { gitRemote } from './git-remote.js'
 
@@ -23,7 +24,7 @@ export function commitFromLsRemote(output: string, ref: string): string | undefi
 export async function resolveCommit(git: string, repo: string, ref: string): Promise<{ commit: string; fetchRef: string }> {
   if (/^[0-9a-f]{40}$/.test(ref)) return { commit: ref, fetchRef: ref }
   const remote = gitRemote(repo)
-  const result = await run(git, ['ls-remote', remote.url, ref, `${ref}^{}`], { silent: true, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', ...remote.env } })
+  const result = await run(git, ['ls-remote', remote.url, ref, `${ref}^{}`], { silent: true, env: { ...jobEnv(process.env), GIT_TERMINAL_PROMPT: '0', ...remote.env } })
   if (result.code !== 0) {
     throw new EngineError(`git ls-remote ${remote.display} failed (exit code ${result.code}); check '${Input.LlamaCppRepo}':\n${redactValue(result.tail)}`)
   }

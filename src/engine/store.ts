@@ -8,6 +8,7 @@ import { z } from 'zod'
 import { EngineError } from '../errors.js'
 import { EntryStore, type EntryCatalog } from '../store/entry-store.js'
 import { sha256File } from '../util/hash.js'
+import { readSmallFile } from '../util/read-file.js'
 import { childPath } from '../util/safe-path.js'
 import type { KeyMaterial } from './plan.js'
 import { engineVersion } from './version.js'
@@ -131,7 +132,7 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
 
 export async function readManifest(dir: string): Promise<EngineManifest | undefined> {
   try {
-    const parsed = ManifestSchema.safeParse(JSON.parse(await fs.readFile(path.join(dir, MANIFEST), 'utf8')))
+    const parsed = ManifestSchema.safeParse(JSON.parse((await readSmallFile(path.join(dir, MANIFEST), 2 ** 20)) ?? ''))
     return parsed.success ? (parsed.data as unknown as EngineManifest) : undefined
   } catch {
     return undefined

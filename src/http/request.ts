@@ -3,6 +3,7 @@
 // 5xx, dropped or stalled connections), honouring Retry-After.
 import * as core from '@actions/core'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { oneLine } from '../util/redact.js'
 import { discard, NetworkError, send, type HttpResponse } from './client.js'
 
 /** A bearer token and the one origin it may be sent to. */
@@ -140,7 +141,7 @@ export async function withRetries<T>(
         throw new RetriesExhaustedError(`${what} failed after ${tries} ${tries === 1 ? 'try' : 'tries'} (${attempt} in a row without progress)${got}: ${error.message}`)
       }
       const delay = Math.min(policy.maxDelayMs, error.retryAfterMs ?? policy.baseDelayMs * 2 ** (attempt - 1))
-      core.info(`${what}: ${error.message}; retrying in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${policy.attempts})`)
+      core.info(`${oneLine(what)}: ${oneLine(error.message)}; retrying in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${policy.attempts})`)
       await sleep(delay)
     }
   }

@@ -98,7 +98,14 @@ export async function downloadFile(plan: DownloadPlan): Promise<Downloaded> {
           first = undefined
           throw new RetryableError('the file changed on the server', 0)
         }
-        if (response.status === 200 || !response.header('content-range')?.startsWith(`bytes ${written}-`)) {
+        if (response.status === 206 && !response.header('content-range')?.startsWith(`bytes ${written}-`)) {
+          // A part, but not the one asked for: nothing of it is written; the next attempt asks for the whole file.
+          await discard(response)
+          await restart()
+          first = undefined
+          throw new RetryableError(`the server answered the range request with another range (${response.header('content-range') ?? 'none'})`, 0)
+        }
+        if (response.status === 200) {
           // The whole file (no Range support, or If-Range said it changed): start over.
           if (resuming) core.info(`${plan.label}: the server sent the whole file; starting over`)
           await restart()

@@ -33,14 +33,18 @@ export interface FetchPlan {
   modelDigest: string | undefined
 }
 
-export async function fetchIntoStore(store: ModelStore, plan: FetchPlan): Promise<StoredModel> {
+/** `entryLocked`: the caller holds the lock of the entry's digest (else it is taken around the install). */
+export async function fetchIntoStore(store: ModelStore, plan: FetchPlan, entryLocked: boolean): Promise<StoredModel> {
   const workDir = await store.newWorkDir()
+  // Parts apart from the staging directory install() makes, whatever their names.
+  const partsDir = path.join(workDir, 'parts')
+  await fs.mkdir(partsDir)
   try {
     const known = plan.parts.reduce((sum, p) => sum + (p.size ?? 0), 0)
     if (known > 0) await ensureFreeSpace(workDir, known, plan.id)
     const installed: { name: string; file: string; digest: string }[] = []
     for (const [i, part] of plan.parts.entries()) {
-      const file = childPath(workDir, partFileName(part.name), 'A model file name')
+      const file = childPath(partsDir, partFileName(part.name), 'A model file name')
       const got = await downloadFile({
         url: part.url,
         credential: part.credential,
@@ -59,7 +63,8 @@ export async function fetchIntoStore(store: ModelStore, plan: FetchPlan): Promis
     // Only GGUF models are stored: a wrong URL (an HTML page, say) is refused here.
     await readGgufInfo(first.file)
     for (const part of installed.slice(1)) await checkGgufMagic(part.file)
-    return await store.install(workDir, first.digest, plan.id, plan.ref, plan.source, installed)
+    const install = () => store.install(workDir, first.digest, plan.id, plan.ref, plan.source, installed)
+    return entryLocked ? await install() : await store.withEntryLock(modelEntryName(first.digest), plan.id, install)
   } catch (error) {
     await store.removeWorkDir(workDir)
     throw error
@@ -80,15 +85,17 @@ export interface Wanted {
  * digest, or by source through the catalog), else fetched with the plan that `plan` makes.
  */
 export async function findOrFetch(store: ModelStore, wanted: Wanted, plan: () => Promise<FetchPlan>): Promise<ProvisionedModel> {
-  return await store.withEntryLock(wanted.pinned ? modelEntryName(wanted.pinned) : wanted.source, wanted.id, async () => {
+  // Keyed by digest when it is known, else by source; eviction takes the digest's lock, so under a source lock
+  // the finding and the installing take the digest's lock too (nested, never the other way round).
+  const byDigest = wanted.pinned !== undefined
+  return await store.withEntryLock(byDigest ? modelEntryName(wanted.pinned as string) : wanted.source, wanted.id, async () => {
     const known = wanted.pinned ?? (await store.catalog.read()).sources[wanted.source]
-    const hit = known ? await store.findLeased(known, wanted.verify) : undefined
+    const hit = !known ? undefined : byDigest ? await store.findLeased(known, wanted.verify) : await store.findAndLease(known, wanted.verify, wanted.id)
     if (hit) return await provisionedFromStore(hit, wanted.id, true)
-    const stored = await fetchIntoStore(store, await plan())
+    const stored = await fetchIntoStore(store, await plan(), byDigest)
     await store.catalog.update((c) => {
       c.sources[wanted.source] = stored.digest
     })
-    await store.lease(modelEntryName(stored.digest))
     return await provisionedFromStore(stored, wanted.id, false)
   })
 }

@@ -12,6 +12,7 @@ import type { ActionInputs } from '../inputs.js'
 import { addPendingRemoteSave } from '../state.js'
 import { restoreFromRemote } from '../store/remote-cache.js'
 import { sha256File } from '../util/hash.js'
+import { readSmallFile } from '../util/read-file.js'
 import { redactUrl } from '../http/request.js'
 import { moveFile } from '../util/move-file.js'
 import { formatBytes } from './progress.js'
@@ -85,8 +86,9 @@ export class RemoteBackedModelStore extends ModelStore {
       }
       const work = await this.newWorkDir()
       const parts = []
+      await fs.mkdir(path.join(work, 'parts'))
       for (const part of manifest.parts) {
-        const file = path.join(work, part.name)
+        const file = path.join(work, 'parts', part.name)
         await moveFile(path.join(dir, part.name), file)
         parts.push({ name: part.name, file, digest: part.digest })
       }
@@ -103,7 +105,8 @@ export class RemoteBackedModelStore extends ModelStore {
 
 /** The manifest of a restored entry, checked as hostile input: it names files that are about to be moved. */
 async function checkedManifest(dir: string, digest: string): Promise<RemoteModelManifest> {
-  const m = JSON.parse(await fs.readFile(path.join(dir, MANIFEST), 'utf8')) as Partial<RemoteModelManifest>
+  const m = JSON.parse((await readSmallFile(path.join(dir, MANIFEST), 2 ** 20)) ?? 'null') as Partial<RemoteModelManifest> | null
+  if (!m) throw new Error(`${MANIFEST} is missing or not a regular file`)
   const parts = Array.isArray(m.parts) ? m.parts : []
   const wellFormed =
     m.digest === digest &&

@@ -3,6 +3,7 @@
 // A query string is treated as a secret (signed URLs carry their signature there): the model's id, the store's
 // key and every log line use the URL without it.
 import * as core from '@actions/core'
+import { createHash } from 'node:crypto'
 import { Input } from '../constants.js'
 import { ModelError } from '../errors.js'
 import { discard } from '../http/client.js'
@@ -49,7 +50,10 @@ export async function provisionUrlModel(
   const ok = head.status >= 200 && head.status < 300
   const version = ok ? (head.header('etag') ?? head.header('last-modified') ?? undefined) : undefined
   const length = ok ? Number(head.header('content-length') ?? NaN) : NaN
-  const source = `url:${id}#${version ?? ''}`
+  // Keyed by what identifies the content and is no secret: the URL without its query, and the server's version.
+  // Without a version, two queries may name two files (?model=a, ?model=b): then a digest of the query is part of
+  // the key (a signed URL re-signed is then fetched again; model-digest avoids that).
+  const source = version ? `url:${id}#${version}` : `url:${id}${url.search ? `?sha256=${createHash('sha256').update(url.search).digest('hex').slice(0, 16)}` : ''}#`
   if (!pinned) {
     core.notice(
       `${redactUrl(ref.url)} has no '${Input.ModelDigest}': the cache keys it by URL and ${version ? `the server's ETag/Last-Modified (${version})` : 'nothing else (the server sends no ETag or Last-Modified)'}. Set '${Input.ModelDigest}' to pin its content.`,

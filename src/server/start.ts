@@ -8,6 +8,7 @@ import type { ActionInputs } from '../inputs.js'
 import { saveServerState } from '../state.js'
 import { httpUrl, localAddress, serverArgv } from './argv.js'
 import { waitForHealth } from './health.js'
+import { jobEnv } from '../util/child-env.js'
 import { RESERVED_SERVER_ENV } from './reserved.js'
 import { launchServer } from './launch.js'
 import { logTail } from './log-tail.js'
@@ -91,8 +92,7 @@ async function startOnce(binary: string, modelPath: string, inputs: ServerInputs
 export function serverEnv(env: NodeJS.ProcessEnv, apiKey: string | undefined): NodeJS.ProcessEnv {
   const result: NodeJS.ProcessEnv = {}
   const dropped: string[] = []
-  for (const [name, value] of Object.entries(env)) {
-    if (/^(INPUT_|STATE_)/.test(name) || /^ACTIONS_(RUNTIME_TOKEN|ID_TOKEN_REQUEST_TOKEN)$/.test(name)) continue
+  for (const [name, value] of Object.entries(jobEnv(env))) {
     // The environment form of a flag that an input owns would go around that input's checks.
     if (RESERVED_SERVER_ENV[name]) {
       dropped.push(`${name} (set '${RESERVED_SERVER_ENV[name]}' instead)`)

@@ -7,7 +7,10 @@ import { promises as fs } from 'node:fs'
 import { z } from 'zod'
 import { writeFileAtomic } from '../util/atomic-write.js'
 import { fileNameProblem } from '../util/safe-path.js'
+import { readSmallFile } from '../util/read-file.js'
 import { withLock } from './lock.js'
+
+const MAX_CATALOG_BYTES = 256 * 2 ** 20
 
 export interface CatalogSpec<T> {
   file: string
@@ -71,13 +74,11 @@ export class Catalog<T extends WithEntries> {
   }
 
   private async parse(): Promise<T | 'damaged'> {
-    let text: string
-    try {
-      text = await fs.readFile(this.spec.file, 'utf8')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return this.spec.empty()
-      throw error
-    }
+    const exists = await fs.lstat(this.spec.file).then(() => true, () => false)
+    if (!exists) return this.spec.empty()
+    // Not a regular file (a link, a FIFO), or absurdly large: damaged, rebuilt; never followed or waited on.
+    const text = await readSmallFile(this.spec.file, MAX_CATALOG_BYTES)
+    if (text === undefined) return 'damaged'
     let raw: unknown
     try {
       raw = JSON.parse(text)
