@@ -28,7 +28,7 @@ export async function run(): Promise<void> {
       // It held main's leases for start: false; the job is over, so they go.
       await stopProcessGroup(keeper.pid, STOP_GRACE_MS)
     }
-    for (const save of readPendingRemoteSaves()) await saveToRemote(save.name, save.dir)
+    for (const save of readPendingRemoteSaves()) await saveToRemote(save.name, save.dir, save.files ?? [])
   } catch (error) {
     // A post step that cannot clean up must say so loudly: the next job on this runner would inherit the mess.
     core.setFailed(`Could not stop llama-server: ${errorMessage(error)}`)

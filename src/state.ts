@@ -50,10 +50,14 @@ function parseState(name: string): unknown {
   }
 }
 
-/** An entry that post saves to the GitHub Actions cache: its remote name and its directory in the store. */
+/**
+ * An entry that post saves to the GitHub Actions cache: its remote name, its directory, and every file it must
+ * hold with its sha256 as main verified it (a later step of the job could change the files before post runs).
+ */
 export interface PendingRemoteSave {
   name: string
   dir: string
+  files: { path: string; digest: string }[]
 }
 
 const REMOTE_SAVES = 'remote-saves'

@@ -46,7 +46,7 @@ export async function provisionEngine(inputs: EngineInputs, gpus: GpuInfo[]): Pr
       if (restored) return done(restored.binary, restored.version, true)
     }
     const built = await buildEngine(store, plan, inputs)
-    if (remote) addPendingRemoteSave({ name: key, dir: store.entryDir(key) })
+    if (remote) addPendingRemoteSave({ name: key, dir: store.entryDir(key), files: await store.entryFiles(key) })
     return done(built.binary, built.version, false)
   })
 }

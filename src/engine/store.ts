@@ -122,6 +122,14 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
     return { key: manifest.key, binary, version }
   }
 
+  /** Every file of entry `key` with its sha256 (the manifest's files, and the manifest itself). */
+  async entryFiles(key: string): Promise<{ path: string; digest: string }[]> {
+    const dir = this.entryDir(key)
+    const manifest = await readManifest(dir)
+    if (!manifest) return []
+    return [...manifest.files.map((f) => ({ path: f.path, digest: f.digest })), { path: MANIFEST, digest: await sha256File(path.join(dir, MANIFEST)) }]
+  }
+
   private async record(manifest: EngineManifest, version: string): Promise<void> {
     const now = new Date().toISOString()
     await this.catalog.update((c) => {

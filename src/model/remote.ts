@@ -3,6 +3,7 @@
 // the same sha256 restores it instead of downloading it, after checking every part against that manifest. Keys
 // are content: a revision that moves wants another sha256, so a cached model is never stale.
 import * as core from '@actions/core'
+import { createHash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -142,7 +143,9 @@ export async function planRemoteModelSave(model: ProvisionedModel, ref: RemoteIn
   // A URL's query string may be a signature: it stays out of the cache.
   const id = ref.kind === 'url' ? redactUrl(model.id) : model.id
   const manifest: RemoteModelManifest = { digest: model.digest, id, parts }
-  await fs.writeFile(path.join(dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`)
-  addPendingRemoteSave({ name, dir })
+  const text = `${JSON.stringify(manifest, null, 2)}\n`
+  await fs.writeFile(path.join(dir, MANIFEST), text)
+  const files = [...parts.map((p) => ({ path: p.name, digest: p.digest })), { path: MANIFEST, digest: `sha256:${createHash('sha256').update(text).digest('hex')}` }]
+  addPendingRemoteSave({ name, dir, files })
   core.info(`The post step saves ${name} (${formatBytes(model.sizeBytes)}) to the GitHub Actions cache`)
 }

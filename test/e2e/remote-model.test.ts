@@ -81,6 +81,19 @@ describe('remote-cache: model', () => {
     expect((await runPost(second)).stdout).not.toContain('to the GitHub Actions cache')
   })
 
+  it('a part changed by a later step before post is not saved: the cache gets only what main verified', async () => {
+    const body = ggufWithPayload(64 * 1024)
+    const repo = newModelRepo({ 'm.gguf': body })
+    const dirs = newJobDirs()
+    const run = await fetchModel(dirs, { model: `hf:${repo.id}/m.gguf` })
+    expect(run.errors).toEqual([])
+    // A step between main and post writes into the stored model (same inode, other bytes).
+    writeFileSync(run.outputs['model-path'] as string, ggufWithPayload(64 * 1024))
+    const post = await runPost(run)
+    expect(post.stdout).toMatch(new RegExp(`::warning::model-sha256-${sha256(body)} is not saved to the GitHub Actions cache: m\\.gguf changed since the main step verified it`))
+    expect(cacheService.committedKeys()).not.toContain(`setup-llama-server-model-sha256-${sha256(body)}`)
+  })
+
   it('a URL model goes through the cache with model-digest, and only with it (a notice says why)', async () => {
     const body = ggufWithPayload(64 * 1024)
     const digest = `sha256:${sha256(body)}`
