@@ -125,17 +125,25 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
   /** The catalog from the entries on disk: each entry's manifest, every part re-hashed. */
   private async rebuildCatalog(catalog: ModelCatalog): Promise<ModelCatalog> {
     for (const name of await this.entryNames()) {
-      const dir = this.entryDir(name)
-      const manifest = EntryManifestSchema.safeParse(parseJson(await fs.readFile(path.join(dir, ENTRY_MANIFEST), 'utf8').catch(() => '')))
-      const record = manifest.success && modelEntryName(manifest.data.digest) === name ? await this.verifiedRecord(dir, manifest.data) : undefined
-      if (!record) {
-        core.warning(`${dir} has no valid ${ENTRY_MANIFEST} or does not match it; it is left out of the rebuilt catalog`)
+      const found = await this.recordFromManifest(name)
+      if (!found) {
+        core.warning(`${this.entryDir(name)} has no valid ${ENTRY_MANIFEST} or does not match it; it is left out of the rebuilt catalog`)
         continue
       }
-      catalog.entries[name] = record
-      for (const source of manifest.success ? manifest.data.sources : []) catalog.sources[source] = record.digest
+      catalog.entries[name] = found.record
+      for (const source of found.sources) catalog.sources[source] = found.record.digest
     }
     return catalog
+  }
+
+  /** An entry's record from its own manifest, every part re-hashed; undefined when it has none that holds. */
+  private async recordFromManifest(name: string): Promise<{ record: ModelRecord; sources: string[] } | undefined> {
+    const dir = this.entryDir(name)
+    const manifest = EntryManifestSchema.safeParse(parseJson(await fs.readFile(path.join(dir, ENTRY_MANIFEST), 'utf8').catch(() => '')))
+    if (!manifest.success || modelEntryName(manifest.data.digest) !== name) return undefined
+    // A part name that is not a plain file name throws: such a manifest does not hold either.
+    const record = await this.verifiedRecord(dir, manifest.data).catch(() => undefined)
+    return record && { record, sources: manifest.data.sources }
   }
 
   private async verifiedRecord(dir: string, manifest: EntryManifest): Promise<ModelRecord | undefined> {
@@ -201,9 +209,18 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
       return undefined
     }
     if (!record) {
-      // Either a job is between its rename and its catalog write (leave it), or one died there: without a
-      // record the parts cannot be verified, so an old one is removed.
-      if (Date.now() - stat.mtimeMs > UNRECORDED_GRACE_MS) await this.removeModel(digest, 'it has no catalog record')
+      // Dropped from a damaged catalog, or a job is (or died) between its rename and its catalog write: the entry's
+      // own manifest, every part re-hashed, stands in for the record. Without one that holds, the parts cannot be
+      // verified: an old entry is debris and goes.
+      const found = await this.recordFromManifest(name)
+      if (found) {
+        await this.catalog.update((c) => {
+          c.entries[name] ??= found.record
+          for (const source of found.sources) c.sources[source] ??= digest
+        })
+        return { digest, parts: found.record.parts.map((p) => childPath(dir, p.name, 'A model file name')), sizeBytes: found.record.size_bytes }
+      }
+      if (Date.now() - stat.mtimeMs > UNRECORDED_GRACE_MS) await this.removeModel(digest, 'it has no catalog record or valid manifest')
       return undefined
     }
     const parts = record.parts.map((p) => childPath(dir, partFileName(p.name), 'A model file name'))
