@@ -38,6 +38,8 @@ export function newJobDirs(): JobDirs {
 }
 
 export interface StepResult {
+  /** The step's process id (its work directories in a store carry it). */
+  pid: number | undefined
   exitCode: number | null
   signal: NodeJS.Signals | null
   stdout: string
@@ -187,6 +189,7 @@ async function runStep(
     })
   })
   return {
+    pid: child.pid,
     exitCode: code,
     signal,
     stdout,
