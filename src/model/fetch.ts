@@ -26,6 +26,11 @@ export interface FetchPlan {
   ref: string
   /** Where it comes from, as the catalog keys it (see Wanted.source). */
   source: string
+  /**
+   * When the source names a version of the file (a URL with its ETag): the source of the version the first part's
+   * download actually got, which is another when the file changed on the server after it was asked about.
+   */
+  sourceOf?: (version: string) => string
   /** Milliseconds without an answer or a byte before an attempt is given up. */
   timeoutMs: number
   parts: RemotePart[]
@@ -33,12 +38,14 @@ export interface FetchPlan {
   modelDigest: string | undefined
 }
 
-export async function fetchIntoStore(store: ModelStore, plan: FetchPlan): Promise<StoredModel> {
+/** The model in the store, and the source it was recorded under. */
+export async function fetchIntoStore(store: ModelStore, plan: FetchPlan): Promise<{ stored: StoredModel; source: string }> {
   const workDir = await store.newWorkDir()
   try {
     const known = plan.parts.reduce((sum, p) => sum + (p.size ?? 0), 0)
     if (known > 0) await ensureFreeSpace(workDir, known, plan.id)
     const installed: { name: string; file: string; digest: string }[] = []
+    let source = plan.source
     for (const [i, part] of plan.parts.entries()) {
       const file = childPath(workDir, partFileName(part.name), 'A model file name')
       const got = await downloadFile({
@@ -51,6 +58,7 @@ export async function fetchIntoStore(store: ModelStore, plan: FetchPlan): Promis
         timeoutMs: plan.timeoutMs,
       })
       installed.push({ name: part.name, file, digest: got.digest })
+      if (i === 0 && plan.sourceOf && got.version !== undefined) source = plan.sourceOf(got.version)
     }
     const first = installed[0]!
     if (plan.modelDigest !== undefined && first.digest !== plan.modelDigest) {
@@ -59,7 +67,7 @@ export async function fetchIntoStore(store: ModelStore, plan: FetchPlan): Promis
     // Only GGUF models are stored: a wrong URL (an HTML page, say) is refused here.
     await readGgufInfo(first.file)
     for (const part of installed.slice(1)) await checkGgufMagic(part.file)
-    return await store.install(workDir, first.digest, plan.id, plan.ref, plan.source, installed)
+    return { stored: await store.install(workDir, first.digest, plan.id, plan.ref, source, installed), source }
   } catch (error) {
     await store.removeWorkDir(workDir)
     throw error
@@ -84,9 +92,9 @@ export async function findOrFetch(store: ModelStore, wanted: Wanted, plan: () =>
     const known = wanted.pinned ?? (await store.catalog.read()).sources[wanted.source]
     const hit = known ? await store.findLeased(known, wanted.verify) : undefined
     if (hit) return await provisionedFromStore(hit, wanted.id, true)
-    const stored = await fetchIntoStore(store, await plan())
+    const { stored, source } = await fetchIntoStore(store, await plan())
     await store.catalog.update((c) => {
-      c.sources[wanted.source] = stored.digest
+      c.sources[source] = stored.digest
     })
     await store.lease(modelEntryName(stored.digest))
     return await provisionedFromStore(stored, wanted.id, false)

@@ -73,6 +73,15 @@ describe('a file that changes on the server between two attempts', () => {
     expect(first).toMatchObject({ range: undefined, status: 200, sent: CUT, cut: 'close' })
     expect(second).toMatchObject({ range: `bytes=${CUT}-`, ifRange: '"v1"', status: 200 })
     expect(run.stdout).toContain('m.gguf: the server sent the whole file; starting over')
+    // The cache knows what it holds as the version it got ("v2"), not the one HEAD named before the change.
+    const again = await fetchModel({ model: s.url('/m.gguf') }, run.dirs)
+    expect(again.outputs['model-cache-hit']).toBe('true')
+    expect(s.gets()).toHaveLength(2)
+    // And should the server go back to v1, that is not taken for the v2 it holds.
+    s.files.set('/m.gguf', { body: v1, etag: '"v1"' })
+    const back = await fetchModel({ model: s.url('/m.gguf') }, run.dirs)
+    expect(back.outputs['model-digest']).toBe(digestOf(v1))
+    expect(readFileSync(back.outputs['model-path'] as string).equals(v1)).toBe(true)
   })
 
   it('with Last-Modified only: the same, with the date as the condition', async () => {
