@@ -140,11 +140,13 @@ export function parseInputs(raw: Partial<Record<InputName, string>>, ctx: InputC
   if (result.success) return result.data
   // Longest first, so that a secret inside another is not left half shown.
   const secrets = secretsIn(raw, ctx.env).sort((a, b) => b.length - a.length)
-  const shown = (value: string) => secrets.reduce((text, secret) => text.split(secret).join('***'), redactValue(value))
+  const masked = (text: string, minLength = 1) => secrets.reduce((t, secret) => (secret.length >= minLength ? t.split(secret).join('***') : t), text)
   const problems = result.error.issues.map((issue) => {
     const name = String(issue.path[0]) as InputName
-    const given = SECRET_INPUTS.has(name) ? 'is not valid' : `is ${JSON.stringify(shown(values[name]))}`
-    return `Input '${name}' ${given}: expected ${issue.message}.`
+    const given = SECRET_INPUTS.has(name) ? 'is not valid' : `is ${JSON.stringify(masked(redactValue(values[name])))}`
+    // What was expected may quote a piece of the value too (the argument that keeps a quote): masked as well, but
+    // not for secrets so short that they would blank ordinary words.
+    return `Input '${name}' ${given}: expected ${masked(issue.message, 6)}.`
   })
   throw new InputError(problems)
 }

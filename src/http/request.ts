@@ -5,6 +5,7 @@ import * as core from '@actions/core'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { oneLine } from '../util/redact.js'
 import { discard, NetworkError, send, type HttpResponse } from './client.js'
+import { proxyVariable } from './proxy.js'
 
 /** A bearer token and the one origin it may be sent to. */
 export interface Credential {
@@ -69,6 +70,11 @@ export async function request(url: string, options: RequestOptions): Promise<Htt
       response = await send(current, { method: options.method, headers, timeoutMs: options.timeoutMs })
     } catch (error) {
       if (!(error instanceof NetworkError)) throw error
+      if (error.proxyRefusedCredentials) {
+        throw new RequestError(
+          `The proxy ${redactUrl(error.proxy as string)} refused to forward ${redactUrl(current)} without other credentials (HTTP 407): the user and password in ${proxyVariable(new URL(current))} are missing or wrong`,
+        )
+      }
       throw new RetryableError(`could not reach ${redactUrl(current)} (${error.message})`)
     }
     const location = response.header('location')

@@ -26,6 +26,11 @@ export interface FetchPlan {
   ref: string
   /** Where it comes from, as the catalog keys it (see Wanted.source). */
   source: string
+  /**
+   * When the source names a version of the file (a URL with its ETag): the source of the version the first part's
+   * download actually got, which is another when the file changed on the server after it was asked about.
+   */
+  sourceOf?: (version: string) => string
   /** Milliseconds without an answer or a byte before an attempt is given up. */
   timeoutMs: number
   parts: RemotePart[]
@@ -33,8 +38,9 @@ export interface FetchPlan {
   modelDigest: string | undefined
 }
 
-/** `entryLocked`: the caller holds the lock of the entry's digest (else it is taken around the install). */
-export async function fetchIntoStore(store: ModelStore, plan: FetchPlan, entryLocked: boolean): Promise<StoredModel> {
+/** The model in the store, and the source it was recorded under. `entryLocked`: the caller holds the lock of
+ * the entry's digest (else it is taken around the install). */
+export async function fetchIntoStore(store: ModelStore, plan: FetchPlan, entryLocked: boolean): Promise<{ stored: StoredModel; source: string }> {
   const workDir = await store.newWorkDir()
   // Parts apart from the staging directory install() makes, whatever their names.
   const partsDir = path.join(workDir, 'parts')
@@ -43,6 +49,7 @@ export async function fetchIntoStore(store: ModelStore, plan: FetchPlan, entryLo
     const known = plan.parts.reduce((sum, p) => sum + (p.size ?? 0), 0)
     if (known > 0) await ensureFreeSpace(workDir, known, plan.id)
     const installed: { name: string; file: string; digest: string }[] = []
+    let source = plan.source
     for (const [i, part] of plan.parts.entries()) {
       const file = childPath(partsDir, partFileName(part.name), 'A model file name')
       const got = await downloadFile({
@@ -55,6 +62,7 @@ export async function fetchIntoStore(store: ModelStore, plan: FetchPlan, entryLo
         timeoutMs: plan.timeoutMs,
       })
       installed.push({ name: part.name, file, digest: got.digest })
+      if (i === 0 && plan.sourceOf && got.version !== undefined) source = plan.sourceOf(got.version)
     }
     const first = installed[0]!
     if (plan.modelDigest !== undefined && first.digest !== plan.modelDigest) {
@@ -63,8 +71,8 @@ export async function fetchIntoStore(store: ModelStore, plan: FetchPlan, entryLo
     // Only GGUF models are stored: a wrong URL (an HTML page, say) is refused here.
     await readGgufInfo(first.file)
     for (const part of installed.slice(1)) await checkGgufMagic(part.file)
-    const install = () => store.install(workDir, first.digest, plan.id, plan.ref, plan.source, installed)
-    return entryLocked ? await install() : await store.withEntryLock(modelEntryName(first.digest), plan.id, install)
+    const install = () => store.install(workDir, first.digest, plan.id, plan.ref, source, installed)
+    return { stored: entryLocked ? await install() : await store.withEntryLock(modelEntryName(first.digest), plan.id, install), source }
   } catch (error) {
     await store.removeWorkDir(workDir)
     throw error
@@ -92,9 +100,9 @@ export async function findOrFetch(store: ModelStore, wanted: Wanted, plan: () =>
     const known = wanted.pinned ?? (await store.catalog.read()).sources[wanted.source]
     const hit = !known ? undefined : byDigest ? await store.findLeased(known, wanted.verify) : await store.findAndLease(known, wanted.verify, wanted.id)
     if (hit) return await provisionedFromStore(hit, wanted.id, true)
-    const stored = await fetchIntoStore(store, await plan(), byDigest)
+    const { stored, source } = await fetchIntoStore(store, await plan(), byDigest)
     await store.catalog.update((c) => {
-      c.sources[wanted.source] = stored.digest
+      c.sources[source] = stored.digest
     })
     return await provisionedFromStore(stored, wanted.id, false)
   })

@@ -153,7 +153,8 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
     const dir = this.entryDir(name)
     const manifest = EntryManifestSchema.safeParse(parseJson((await readSmallFile(path.join(dir, ENTRY_MANIFEST), 2 ** 20)) ?? ''))
     if (!manifest.success || modelEntryName(manifest.data.digest) !== name) return undefined
-    const record = await this.verifiedRecord(dir, manifest.data)
+    // A part name that is not a plain file name throws: such a manifest does not hold either.
+    const record = await this.verifiedRecord(dir, manifest.data).catch(() => undefined)
     return record ? { record, sources: manifest.data.sources } : undefined
   }
 

@@ -4,10 +4,12 @@
 // (each verified), so that a damaged catalog costs a re-hash, never a download.
 import * as core from '@actions/core'
 import { promises as fs } from 'node:fs'
+import path from 'node:path'
 import { z } from 'zod'
 import { writeFileAtomic } from '../util/atomic-write.js'
 import { fileNameProblem } from '../util/safe-path.js'
 import { readSmallFile } from '../util/read-file.js'
+import { isStaleTemp } from './lease.js'
 import { withLock } from './lock.js'
 
 const MAX_CATALOG_BYTES = 256 * 2 ** 20
@@ -71,6 +73,13 @@ export class Catalog<T extends WithEntries> {
 
   private async write(data: T): Promise<void> {
     await writeFileAtomic(this.spec.file, `${JSON.stringify(data, null, 1)}\n`)
+    // A writer killed between its temporary file and the rename left one behind: it goes after a minute.
+    const dir = path.dirname(this.spec.file)
+    for (const name of await fs.readdir(dir)) {
+      if (!name.startsWith(`.${path.basename(this.spec.file)}.`)) continue
+      const stat = await fs.lstat(path.join(dir, name)).catch(() => undefined)
+      if (stat?.isFile() && isStaleTemp(name, stat.mtimeMs)) await fs.rm(path.join(dir, name), { force: true })
+    }
   }
 
   private async parse(): Promise<T | 'damaged'> {

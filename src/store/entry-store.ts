@@ -116,7 +116,13 @@ export class EntryStore<R extends EntryRecord, C extends EntryCatalog<R>> {
         continue
       }
       if (isStaleTemp(name, stat.mtimeMs)) await fs.rm(file, { force: true, recursive: true })
-      if (name.endsWith('.lock') || !stat.isDirectory()) continue
+      if (name.endsWith('.lock') && stat.isFile()) {
+        // A lock whose directory never came (its job died in between) goes once its holder is gone.
+        const dir = await fs.lstat(file.slice(0, -'.lock'.length)).catch(() => undefined)
+        if (!dir && !(await holderLives(file, stat.mtimeMs))) await fs.rm(file, { force: true })
+        continue
+      }
+      if (!stat.isDirectory()) continue
       // The lock is renamed into place before its directory is made: a directory without one is debris.
       const lock = `${file}.lock`
       const lockStat = await fs.lstat(lock).catch(() => undefined)
