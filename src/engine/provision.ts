@@ -25,7 +25,7 @@ export async function provisionEngine(inputs: EngineInputs, gpus: GpuInfo[]): Pr
   if (inputs.llamaServerPath !== undefined) {
     // A given binary's backend cannot be asked; auto assumes what the machine has.
     const backend: BuiltBackend = inputs.backend !== 'auto' ? inputs.backend : gpus.length ? 'cuda' : 'cpu'
-    const engine = await useExistingBinary(inputs.llamaServerPath, backend)
+    const engine = await useExistingBinary(inputs.llamaServerPath, backend, new EngineStore(inputs.cacheDir).outputs, inputs.verify)
     core.info(`Engine: ${engine.path} (version ${engine.version}, given by '${Input.LlamaServerPath}')`)
     return engine
   }
@@ -53,7 +53,7 @@ export async function provisionEngine(inputs: EngineInputs, gpus: GpuInfo[]): Pr
 
 /** Preflight, backend, CUDA architectures, commit and cache key, before anything slow. */
 async function planBuild(inputs: EngineInputs, gpus: GpuInfo[]): Promise<BuildPlan> {
-  const tc = await probeToolchain(process.env)
+  const tc = await probeToolchain(process.env, new EngineStore(inputs.cacheDir).outputs)
   const { backend, reason } = chooseBackend(inputs.backend, gpus, tc.nvcc)
   core.info(`Backend: ${reason}`)
   const missing = missingTools(backend, tc)

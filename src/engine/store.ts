@@ -8,6 +8,7 @@ import { EngineError } from '../errors.js'
 import { EntryStore, type EntryCatalog } from '../store/entry-store.js'
 import { sha256File } from '../util/hash.js'
 import type { KeyMaterial } from './plan.js'
+import { RememberedOutputs } from './remembered-output.js'
 import { engineVersion } from './version.js'
 
 export interface EngineFile {
@@ -43,8 +44,12 @@ export const MANIFEST = 'engine.json'
 export const BINARY = path.join('bin', 'llama-server')
 
 export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
+  /** What engines (and compilers) said when asked their version, kept beside the entries. */
+  readonly outputs: RememberedOutputs
+
   constructor(cacheDir: string) {
     super(path.join(cacheDir, 'engines'), () => ({ version: 1, entries: {} }))
+    this.outputs = new RememberedOutputs(path.join(this.root, 'programs.json'))
   }
 
   /** The verified engine for `key`, or undefined; one that fails verification is removed with a warning. */
@@ -57,7 +62,7 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
     let version: string | undefined
     if (!problem) {
       try {
-        version = await engineVersion(path.join(dir, BINARY))
+        version = await engineVersion(path.join(dir, BINARY), this.outputs, verify)
       } catch (error) {
         core.warning(`The cached engine ${key} does not run here (${(error as Error).message}); building it again.`)
       }
@@ -83,7 +88,7 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
     const binary = path.join(this.entryDir(manifest.key), BINARY)
     let version: string
     try {
-      version = await engineVersion(binary)
+      version = await engineVersion(binary, this.outputs, 'full')
     } catch (error) {
       await this.remove(manifest.key, 'it does not run from the store')
       throw new EngineError(`The built llama-server does not run from the store, so it is not relocatable: ${(error as Error).message}`)
