@@ -7,6 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { EngineError } from '../errors.js'
 import { run } from '../util/run.js'
+import { checkNvccHostCompiler } from './cuda.js'
 import { cmakeBuildArgs, cmakeConfigureArgs, type BuildPlan, type EngineInputs } from './plan.js'
 import { fetchSource } from './source.js'
 import { BINARY, describeFiles, type EngineStore, type StoredEngine } from './store.js'
@@ -18,6 +19,8 @@ async function cmakeStep(cmake: string, what: string, args: string[], env: NodeJ
 
 export async function buildEngine(store: EngineStore, plan: BuildPlan, inputs: EngineInputs): Promise<StoredEngine> {
   const { tc, key, material } = plan
+  // Only a build needs nvcc to accept the host compiler: a cached engine is used without compiling anything.
+  if (material.backend === 'cuda') await checkNvccHostCompiler(tc.nvcc as string)
   const started = Date.now()
   const work = path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'setup-llama-server', `build-${key}-${process.pid}`)
   const sourceDir = path.join(work, 'src')

@@ -113,6 +113,20 @@ describe('building from source', () => {
     expect(bySha.outputs['engine-cache-hit']).toBe('true')
   })
 
+  it('a tag that moved is followed: git ls-remote asks on every run, and the new commit is built', async () => {
+    const dirs = jobDirs()
+    const moving = fakeEngineRepo(path.join(dirs.root, 'moving'))
+    const first = await provision(dirs, { 'llama-cpp-repo': moving.repo })
+    expect(first.outputs['engine-commit']).toBe(moving.commit)
+    const git = (...args: string[]) => execFileSync('git', ['-C', moving.repo, ...args], { encoding: 'utf8', env: GIT_ENV }).trim()
+    git('commit', '-q', '--allow-empty', '-m', 'a fix, released under the same tag')
+    git('tag', '-f', 'v1.0')
+    const moved = await provision(dirs, { 'llama-cpp-repo': moving.repo })
+    expect(moved.errors).toEqual([])
+    expect(moved.outputs['engine-commit']).toBe(git('rev-parse', 'HEAD'))
+    expect(moved.outputs['engine-cache-hit']).toBe('false')
+  })
+
   it('asks the compilers their version once, and again when one changed at the same path: the key follows it', async () => {
     const dirs = jobDirs()
     // A `cc` first on PATH that counts how often it is asked its version and hands compiling to the real one.
