@@ -15,6 +15,7 @@ export const Input = {
   CacheDir: 'cache-dir',
   CacheMaxSize: 'cache-max-size',
   RemoteCache: 'remote-cache',
+  RemoteCacheMaxModelSize: 'remote-cache-max-model-size',
   Verify: 'verify',
   Start: 'start',
   Host: 'host',
@@ -27,6 +28,7 @@ export const Input = {
   Devices: 'devices',
   GpuPolicy: 'gpu-policy',
   HealthTimeout: 'health-timeout',
+  NetworkTimeout: 'network-timeout',
   HandoffPath: 'handoff-path',
   PoolId: 'pool-id',
 } as const
@@ -35,6 +37,7 @@ export type InputName = (typeof Input)[keyof typeof Input]
 export const Output = {
   HandoffPath: 'handoff-path',
   Url: 'url',
+  OpenaiBaseUrl: 'openai-base-url',
   Host: 'host',
   Port: 'port',
   Pid: 'pid',
@@ -55,6 +58,9 @@ export const DEFAULT_LLAMA_CPP_REPO = 'https://github.com/ggml-org/llama.cpp'
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co'
 export const DEFAULT_HANDOFF_PATH = '.runtime/engines/llamacpp.json'
 export const DEFAULT_POOL_ID = 'default'
+
+/** The default upper bound of a model sent through the GitHub Actions cache (about 10 GB per repository). */
+export const DEFAULT_REMOTE_CACHE_MAX_MODEL_SIZE = '2G'
 
 /** How long the post step waits after SIGTERM before it sends SIGKILL. */
 export const STOP_GRACE_MS = 5_000

@@ -26,10 +26,29 @@ export function errorMessage(error: unknown): string {
   return typeof error === 'string' ? error : JSON.stringify(error) ?? String(error)
 }
 
+const OURS = ['InputError', 'ModelError', 'EngineError', 'ServerError', 'LocalWriteError', 'RetriesExhaustedError', 'RequestError', 'UnsafeNameError', 'CacheLayoutError']
+
 export function failStep(error: unknown): void {
   core.setFailed(errorMessage(error))
-  if (error instanceof Error && error.stack && !['InputError', 'ModelError', 'EngineError', 'ServerError'].includes(error.name)) {
+  if (error instanceof Error && error.stack && !OURS.includes(error.name)) {
     // Not one of ours: the stack helps whoever reports it.
     core.debug(error.stack)
   }
+}
+
+/**
+ * A fault that escapes every promise (a library throwing from a socket event, say) must still end as one
+ * readable failed step, never a raw stack trace; the stack goes to debug output. `then` runs after, so that post
+ * can still stop a server main started.
+ */
+export function guardProcess(then: () => Promise<void> | void = () => undefined): void {
+  let handled = false
+  const onFault = (error: unknown) => {
+    if (handled) return
+    handled = true
+    failStep(error instanceof Error ? Object.assign(error, { message: `Unexpected error: ${error.message}` }) : error)
+    void Promise.resolve(then()).finally(() => process.exit(1))
+  }
+  process.on('uncaughtException', onFault)
+  process.on('unhandledRejection', onFault)
 }

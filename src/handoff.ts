@@ -1,6 +1,7 @@
 // The handoff file: what the next steps need to use the server, in the shape of schema/handoff.schema.json.
 import type { ProvisionedEngine } from './engine/provisioned.js'
 import type { ProvisionedModel } from './model/provisioned.js'
+import { openaiBaseUrl } from './outputs.js'
 import type { RunningServer } from './server/start.js'
 import { writeFileAtomic } from './util/atomic-write.js'
 
@@ -20,6 +21,7 @@ export interface Handoff {
   provisioning_mode: 'source' | 'binary'
   backend: ProvisionedEngine['backend']
   url: string
+  openai_base_url: string
   host: string
   port: number
   pid: number
@@ -53,6 +55,7 @@ export function buildHandoff({ model, engine, server, poolId, parallel, devices,
     provisioning_mode: engine.provisioningMode,
     backend: engine.backend,
     url: server.url,
+    openai_base_url: openaiBaseUrl(server.url),
     host: server.host,
     port: server.port,
     pid: server.pid,

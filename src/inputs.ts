@@ -10,12 +10,16 @@ import {
   DEFAULT_LLAMA_CPP_REF,
   DEFAULT_LLAMA_CPP_REPO,
   DEFAULT_POOL_ID,
+  DEFAULT_REMOTE_CACHE_MAX_MODEL_SIZE,
   Input,
   type InputName,
 } from './constants.js'
 import { InputError } from './errors.js'
 import { parseModelRef, type ModelRef } from './model/ref.js'
+import { proxyUrls } from './http/proxy.js'
+import { RESERVED_SERVER_FLAGS } from './server/reserved.js'
 import { gitRefProblem } from './util/git-ref.js'
+import { redactValue } from './util/redact.js'
 import { Invalid, parseUrl } from './util/invalid.js'
 
 export type Backend = 'auto' | 'cpu' | 'cuda' | 'vulkan' | 'hip'
@@ -36,6 +40,7 @@ export interface ActionInputs {
   cacheDir: string
   cacheMaxSizeBytes: number | undefined
   remoteCache: RemoteCache
+  remoteCacheMaxModelSizeBytes: number
   verify: 'quick' | 'full'
   start: boolean
   host: string
@@ -48,6 +53,8 @@ export interface ActionInputs {
   devices: number[] | undefined
   gpuPolicy: 'vram-only' | 'allow-offload'
   healthTimeoutSeconds: number
+  /** Milliseconds without an answer or a byte before a download attempt is given up. */
+  networkTimeoutMs: number
   handoffPath: string
   poolId: string
 }
@@ -58,6 +65,7 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   [Input.LlamaCppRef]: DEFAULT_LLAMA_CPP_REF,
   [Input.Backend]: 'auto',
   [Input.RemoteCache]: 'engine',
+  [Input.RemoteCacheMaxModelSize]: DEFAULT_REMOTE_CACHE_MAX_MODEL_SIZE,
   [Input.Verify]: 'quick',
   [Input.Start]: 'true',
   [Input.Host]: '127.0.0.1',
@@ -65,6 +73,7 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   [Input.Parallel]: '1',
   [Input.GpuPolicy]: 'vram-only',
   [Input.HealthTimeout]: '600',
+  [Input.NetworkTimeout]: '30',
   [Input.HandoffPath]: DEFAULT_HANDOFF_PATH,
   [Input.PoolId]: DEFAULT_POOL_ID,
 }
@@ -82,10 +91,46 @@ export interface InputContext {
 export function readInputs(): ActionInputs {
   const raw = {} as Record<InputName, string>
   for (const name of Object.values(Input)) raw[name] = core.getInput(name)
-  for (const name of SECRET_INPUTS) if (raw[name]) core.setSecret(raw[name])
-  if (process.env.HF_TOKEN) core.setSecret(process.env.HF_TOKEN)
+  for (const secret of secretsIn(raw, process.env)) core.setSecret(secret)
   return parseInputs(raw, { env: process.env, cpuCount: os.availableParallelism(), homeDir: os.homedir() })
 }
+
+/**
+ * Every secret the inputs and the environment hold, to mask before anything is printed: the tokens, and the
+ * credentials inside URLs (user info of the model, hf-endpoint, llama-cpp-repo and proxy URLs, and a model URL's
+ * query string, where signed URLs carry their signature). Pure.
+ */
+export function secretsIn(raw: Partial<Record<InputName, string>>, env: NodeJS.ProcessEnv): string[] {
+  const secrets: string[] = []
+  for (const name of SECRET_INPUTS) if (raw[name]?.trim()) secrets.push(raw[name].trim())
+  if (env.HF_TOKEN?.trim()) secrets.push(env.HF_TOKEN.trim())
+  const urls = [raw[Input.Model], raw[Input.HfEndpoint], raw[Input.LlamaCppRepo], env.HF_ENDPOINT, ...proxyUrls(env)]
+  for (const text of urls) secrets.push(...urlSecrets(text?.trim().replace(/^hf:/, '') ?? ''))
+  return [...new Set(secrets)].filter((s) => s.length > 0)
+}
+
+function urlSecrets(text: string): string[] {
+  const url = URL.parse(text)
+  if (!url) return []
+  const found: string[] = []
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s)
+    } catch {
+      return s
+    }
+  }
+  if (url.password) found.push(url.password, decode(url.password))
+  else if (url.username) found.push(url.username, decode(url.username))
+  if (url.hash.length > 1) found.push(url.hash.slice(1))
+  if (url.search.length > 1) {
+    found.push(url.search.slice(1))
+    // Each value long enough to be a credential; masking short ones ('1', 'main') would blank the whole log.
+    for (const value of url.searchParams.values()) if (value.length >= 8) found.push(value)
+  }
+  return found
+}
+
 
 /** Pure: raw input strings in, one typed object out, or an InputError that lists every bad input. */
 export function parseInputs(raw: Partial<Record<InputName, string>>, ctx: InputContext): ActionInputs {
@@ -93,9 +138,12 @@ export function parseInputs(raw: Partial<Record<InputName, string>>, ctx: InputC
   for (const name of Object.values(Input)) values[name] = (raw[name] ?? '').trim() || (INPUT_DEFAULTS[name] ?? '')
   const result = schema(ctx).safeParse(values)
   if (result.success) return result.data
+  // Longest first, so that a secret inside another is not left half shown.
+  const secrets = secretsIn(raw, ctx.env).sort((a, b) => b.length - a.length)
+  const shown = (value: string) => secrets.reduce((text, secret) => text.split(secret).join('***'), redactValue(value))
   const problems = result.error.issues.map((issue) => {
     const name = String(issue.path[0]) as InputName
-    const given = SECRET_INPUTS.has(name) ? 'is not valid' : `is ${JSON.stringify(values[name])}`
+    const given = SECRET_INPUTS.has(name) ? 'is not valid' : `is ${JSON.stringify(shown(values[name]))}`
     return `Input '${name}' ${given}: expected ${issue.message}.`
   })
   throw new InputError(problems)
@@ -147,8 +195,9 @@ const SIZE_UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2
 export function parseSize(value: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(value)
   const unit = SIZE_UNITS[(m?.[2] ?? '').toUpperCase()]
-  if (!m || unit === undefined || Number(m[1]) <= 0) throw new Invalid('a size such as 200G, 512M or 1.5T (powers of 1024)')
-  return Math.floor(Number(m[1]) * unit)
+  const bytes = m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : 0
+  if (bytes < 1) throw new Invalid('a size of at least one byte, such as 200G, 512M or 1.5T (powers of 1024)')
+  return bytes
 }
 
 /**
@@ -158,40 +207,13 @@ export function parseSize(value: string): number {
  */
 export function splitArgs(value: string): string[] {
   const args = value.split(/\s+/).filter((a) => a !== '')
-  const quoted = args.find((a) => /^["']/.test(a) || (a.match(/"/g)?.length ?? 0) % 2 === 1)
+  const odd = (a: string, q: string) => (a.split(q).length - 1) % 2 === 1
+  // Shell quoting: a quote that opens or closes an argument or a value, or one left open by a split.
+  const quoted = args.find((a) => /^["']|["']$|=["']/.test(a) || odd(a, '"') || odd(a, "'"))
   if (quoted !== undefined) {
     throw new Invalid(`arguments separated by white space, without quotes (no shell reads them; ${quoted} would keep its quote)`)
   }
   return args
-}
-
-// llama-server flags (llama.cpp common/arg.cpp) that the action sets from its own inputs: in server-args they
-// would make the action wait on the wrong address, serve a model it did not verify, or put a secret into argv.
-const RESERVED_SERVER_FLAGS: Record<string, string> = {
-  '-m': Input.Model,
-  '--model': Input.Model,
-  '-mu': Input.Model,
-  '--model-url': Input.Model,
-  '-hf': Input.Model,
-  '-hfr': Input.Model,
-  '--hf-repo': Input.Model,
-  '-hff': Input.Model,
-  '--hf-file': Input.Model,
-  '-dr': Input.Model,
-  '--docker-repo': Input.Model,
-  '-hft': Input.HfToken,
-  '--hf-token': Input.HfToken,
-  '--host': Input.Host,
-  '--port': Input.Port,
-  '--api-key': Input.ApiKey,
-  '--api-key-file': Input.ApiKey,
-  '-c': Input.CtxSize,
-  '--ctx-size': Input.CtxSize,
-  '-ngl': Input.GpuLayers,
-  '--gpu-layers': Input.GpuLayers,
-  '--n-gpu-layers': Input.GpuLayers,
-  '-np': Input.Parallel,
-  '--parallel': Input.Parallel,
 }
 
 function serverArgs(value: string): string[] {
@@ -202,6 +224,14 @@ function serverArgs(value: string): string[] {
     if (input) throw new Invalid(`llama-server arguments other than ${flag}, which the '${input}' input sets`)
   }
   return args
+}
+
+/** A token that goes into an HTTP header (Authorization: Bearer …): printable ASCII, no white space. */
+function headerSafe(value: string | undefined): string | undefined {
+  if (value !== undefined && !/^[\x21-\x7e]+$/.test(value)) {
+    throw new Invalid('printable ASCII without spaces (it is sent in an HTTP Authorization header); the value is not shown because it is secret')
+  }
+  return value
 }
 
 function host(value: string): string {
@@ -231,6 +261,7 @@ function digest(value: string): string {
 function httpUrl(value: string): string {
   const url = parseUrl(value, 'an http(s):// URL')
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Invalid('an http(s):// URL')
+  if (url.username || url.password || url.search) throw new Invalid(`an http(s):// URL without credentials or a query string (give the token in '${Input.HfToken}')`)
   return url.href.replace(/\/+$/, '')
 }
 
@@ -270,7 +301,7 @@ function schema(ctx: InputContext) {
     .object({
       [Input.Model]: field((v) => parseModelRef(v, workspace)),
       [Input.ModelDigest]: field(optional(digest)),
-      [Input.HfToken]: field((v) => v || ctx.env.HF_TOKEN || undefined),
+      [Input.HfToken]: field((v) => headerSafe(v || ctx.env.HF_TOKEN?.trim() || undefined)),
       [Input.HfEndpoint]: field((v) => httpUrl(v || ctx.env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT)),
       [Input.LlamaCppRepo]: field((v) => repo(v, workspace)),
       [Input.LlamaCppRef]: field(gitRef),
@@ -282,6 +313,7 @@ function schema(ctx: InputContext) {
       [Input.CacheDir]: field((v) => (v ? inWorkspace(v) : defaultCacheDir(ctx))),
       [Input.CacheMaxSize]: field(optional(parseSize)),
       [Input.RemoteCache]: field(oneOf(['none', 'engine', 'model', 'all'])),
+      [Input.RemoteCacheMaxModelSize]: field(parseSize),
       [Input.Verify]: field(oneOf(['quick', 'full'])),
       [Input.Start]: field(boolean),
       [Input.Host]: field(host),
@@ -290,10 +322,11 @@ function schema(ctx: InputContext) {
       [Input.GpuLayers]: field(optional(gpuLayers)),
       [Input.Parallel]: field(integer(1, 1024)),
       [Input.ServerArgs]: field(serverArgs),
-      [Input.ApiKey]: field((v) => v || undefined),
+      [Input.ApiKey]: field((v) => headerSafe(v || undefined)),
       [Input.Devices]: field(optional(devices)),
       [Input.GpuPolicy]: field(oneOf(['vram-only', 'allow-offload'])),
       [Input.HealthTimeout]: field(integer(1, 86_400)),
+      [Input.NetworkTimeout]: field(integer(1, 3_600)),
       [Input.HandoffPath]: field(inWorkspace),
       [Input.PoolId]: field(poolId),
     })
@@ -313,6 +346,7 @@ function schema(ctx: InputContext) {
         cacheDir: v[Input.CacheDir],
         cacheMaxSizeBytes: v[Input.CacheMaxSize],
         remoteCache: v[Input.RemoteCache],
+        remoteCacheMaxModelSizeBytes: v[Input.RemoteCacheMaxModelSize],
         verify: v[Input.Verify],
         start: v[Input.Start],
         host: v[Input.Host],
@@ -325,6 +359,7 @@ function schema(ctx: InputContext) {
         devices: v[Input.Devices],
         gpuPolicy: v[Input.GpuPolicy],
         healthTimeoutSeconds: v[Input.HealthTimeout],
+        networkTimeoutMs: v[Input.NetworkTimeout] * 1000,
         handoffPath: perPoolHandoffPath(v[Input.HandoffPath], v[Input.PoolId], workspace),
         poolId: v[Input.PoolId],
       }),

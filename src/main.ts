@@ -4,13 +4,19 @@ import { planEngine, provisionEngine } from './engine/provision.js'
 import { gpusFor } from './engine/gpu.js'
 import { failStep } from './errors.js'
 import { buildHandoff, writeHandoff } from './handoff.js'
+import { checkInputPaths } from './input-paths.js'
 import { readInputs } from './inputs.js'
 import { provisionModel } from './model/provision.js'
 import { setProvisionOutputs, setServerOutputs } from './outputs.js'
 import { phaseTimes, recordPhase, timed } from './phases.js'
 import { planPlacement, type Placement } from './server/placement.js'
 import { startServer, type RunningServer } from './server/start.js'
-import { evictCache, leaseForServer } from './store/cache-dir.js'
+import { evictCache } from './store/cache-dir.js'
+import { heldLeaseDescriptors } from './store/lease.js'
+import { spawnLeaseKeeper } from './store/lease-keeper.js'
+import { processStartTime } from './server/process-identity.js'
+import { saveKeeperState } from './state.js'
+import { unsupportedRunner } from './supported-runner.js'
 import { writeSummary } from './summary.js'
 
 // performance.mark()s name the points of the warm path that `npm run bench` breaks the step's time down by.
@@ -19,7 +25,10 @@ const mark = (name: string) => performance.mark(`setup-llama-server:${name}`)
 export async function run(): Promise<void> {
   mark('run')
   try {
+    const unsupported = unsupportedRunner({ platform: process.platform, arch: process.arch, env: process.env })
+    if (unsupported) return core.setFailed(unsupported)
     const inputs = readInputs()
+    await checkInputPaths(inputs)
     mark('inputs')
     // Neither the GPUs nor the engine's plan (its binary checked, or tools, commit and key) depend on the model:
     // they are found while the model is looked up. The plan's failure is reported after the model's.
@@ -37,15 +46,18 @@ export async function run(): Promise<void> {
     if (inputs.start) {
       placement = planPlacement({ backend: engine.backend, provisioningMode: engine.provisioningMode, gpus, inputs, model })
       for (const note of placement.notes) core.info(note)
-      server = await timed('start', () => startServer(engine.path, model.path, inputs, placement as Placement))
+      // The server inherits the leases on its model and engine: they hold while it lives, however it ends.
+      server = await timed('start', () => startServer(engine.path, model.path, inputs, placement as Placement, heldLeaseDescriptors()))
       recordPhase('load (until /health answered 200)', server.readyAfterMs)
-      await leaseForServer(inputs.cacheDir, model, engine, server.pid)
       const handoff = buildHandoff({ model, engine, server, poolId: inputs.poolId, parallel: inputs.parallel, devices: inputs.devices, gpus: placement.gpus })
       await writeHandoff(inputs.handoffPath, handoff)
       core.info(`Handoff: ${inputs.handoffPath}`)
       setServerOutputs(server, inputs.handoffPath)
     } else {
       core.info('start is false: the model and the engine are ready; no server was started.')
+      // Until the post step, nothing may evict what this step just provided.
+      const keeper = spawnLeaseKeeper(heldLeaseDescriptors())
+      if (keeper) saveKeeperState({ pid: keeper.pid, startTime: processStartTime(keeper.pid) ?? '' })
     }
     await writeSummary({ model, engine, server, placement, phases: phaseTimes() })
     await evictCache(inputs)

@@ -15,8 +15,14 @@ export function setProvisionOutputs(model: ProvisionedModel, engine: Provisioned
   core.setOutput(Output.EngineCacheHit, String(engine.cacheHit))
 }
 
+/** Where OpenAI-compatible clients (the `openai` SDKs' base_url, LangChain, curl) send their requests. */
+export function openaiBaseUrl(url: string): string {
+  return `${url}/v1`
+}
+
 export function setServerOutputs(server: RunningServer, handoffPath: string): void {
   core.setOutput(Output.Url, server.url)
+  core.setOutput(Output.OpenaiBaseUrl, openaiBaseUrl(server.url))
   core.setOutput(Output.Host, server.host)
   core.setOutput(Output.Port, String(server.port))
   core.setOutput(Output.Pid, String(server.pid))

@@ -7,20 +7,26 @@ import { logTail } from './server/log-tail.js'
 import { groupAlive, processStartTime } from './server/process-identity.js'
 import { stopProcessGroup } from './server/stop.js'
 import { saveToRemote } from './store/remote-cache.js'
-import { readPendingRemoteSaves, readServerState } from './state.js'
+import { readKeeperState, readPendingRemoteSaves, readServerState } from './state.js'
+import { printInert } from './util/inert-log.js'
 
-export async function runPost(): Promise<void> {
+export async function run(): Promise<void> {
   try {
     const server = readServerState()
     if (server) {
       await stopServer(server.pid, server.startTime)
       const tail = await logTail(server.logPath, 100)
       core.startGroup(`llama-server log (last 100 lines of ${server.logPath})`)
-      core.info(tail || '(empty)')
+      await printInert(tail || '(empty)')
       core.endGroup()
       core.info(`The whole log: ${server.logPath}`)
     } else {
       core.info('No server was started by this action: nothing to stop.')
+    }
+    const keeper = readKeeperState()
+    if (keeper && processStartTime(keeper.pid) === keeper.startTime) {
+      // It held main's leases for start: false; the job is over, so they go.
+      await stopProcessGroup(keeper.pid, STOP_GRACE_MS)
     }
     for (const save of readPendingRemoteSaves()) await saveToRemote(save.name, save.dir)
   } catch (error) {

@@ -1,26 +1,53 @@
 // What main leaves for post, in one place. Post reads it by name; when main started no server, there is none.
 import * as core from '@actions/core'
 
-/** The server main started: enough for post to find it, check it is still ours, stop it and show its log. */
-export interface ServerState {
+/** A process main started: with its start time (see processStartTime), it names that process even after its pid is reused. */
+export interface ProcessRef {
   pid: number
-  /** Start time of the pid when main started it (see processStartTime). */
   startTime: string
+}
+
+/** The server main started: enough for post to find it, check it is still ours, stop it and show its log. */
+export interface ServerState extends ProcessRef {
   logPath: string
 }
 
 const SERVER = 'server'
+/** The process that holds main's leases when no server was started (start: false). */
+const KEEPER = 'lease-keeper'
 
 export function saveServerState(state: ServerState): void {
   core.saveState(SERVER, JSON.stringify(state))
 }
 
 export function readServerState(): ServerState | undefined {
-  const raw = core.getState(SERVER)
+  const ref = readProcessRef(SERVER)
+  const logPath = (parseState(SERVER) as { logPath?: unknown } | undefined)?.logPath
+  return ref && typeof logPath === 'string' ? { ...ref, logPath } : undefined
+}
+
+export function saveKeeperState(state: ProcessRef): void {
+  core.saveState(KEEPER, JSON.stringify(state))
+}
+
+export function readKeeperState(): ProcessRef | undefined {
+  return readProcessRef(KEEPER)
+}
+
+function readProcessRef(name: string): ProcessRef | undefined {
+  const parsed = parseState(name) as Partial<ProcessRef> | undefined
+  if (typeof parsed?.pid !== 'number') return undefined
+  return { pid: parsed.pid, startTime: typeof parsed.startTime === 'string' ? parsed.startTime : '' }
+}
+
+function parseState(name: string): unknown {
+  const raw = core.getState(name)
   if (!raw) return undefined
-  const parsed = JSON.parse(raw) as Partial<ServerState>
-  if (typeof parsed.pid !== 'number' || typeof parsed.logPath !== 'string') return undefined
-  return { pid: parsed.pid, startTime: parsed.startTime ?? '', logPath: parsed.logPath }
+  try {
+    return JSON.parse(raw)
+  } catch {
+    return undefined
+  }
 }
 
 /** An entry that post saves to the GitHub Actions cache: its remote name and its directory in the store. */
@@ -38,6 +65,6 @@ export function addPendingRemoteSave(save: PendingRemoteSave): void {
 }
 
 export function readPendingRemoteSaves(): PendingRemoteSave[] {
-  const raw = core.getState(REMOTE_SAVES)
-  return raw ? (JSON.parse(raw) as PendingRemoteSave[]) : []
+  const parsed = parseState(REMOTE_SAVES)
+  return Array.isArray(parsed) ? (parsed as PendingRemoteSave[]) : []
 }

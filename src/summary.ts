@@ -2,7 +2,7 @@
 import * as core from '@actions/core'
 import type { ProvisionedEngine } from './engine/provisioned.js'
 import type { ProvisionedModel } from './model/provisioned.js'
-import { formatBytes } from './model/progress.js'
+import { formatBytes } from './util/format.js'
 import type { Phase } from './phases.js'
 import type { Placement } from './server/placement.js'
 import type { RunningServer } from './server/start.js'

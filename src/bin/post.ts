@@ -1,3 +1,5 @@
-import { runPost } from '../post.js'
+import { guardProcess } from '../errors.js'
+import { run } from '../post.js'
 
-await runPost()
+guardProcess()
+await run()

@@ -7,6 +7,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { EngineError } from '../errors.js'
 import { withLock } from '../store/lock.js'
+import { withInertOutput } from '../util/inert-log.js'
+import { redactValue } from '../util/redact.js'
 import { run } from '../util/run.js'
 import { checkNvccHostCompiler } from './cuda.js'
 import { cmakeBuildArgs, cmakeConfigureArgs, type BuildPlan, type EngineInputs } from './plan.js'
@@ -14,7 +16,8 @@ import { fetchSource } from './source.js'
 import { BINARY, describeFiles, type EngineStore, type StoredEngine } from './store.js'
 
 async function cmakeStep(cmake: string, what: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  const result = await core.group(`${what}: cmake ${args.join(' ')}`, () => run(cmake, args, { env, tailLines: 40 }))
+  // The compiler's output comes from the fetched source: none of its lines may act as a workflow command.
+  const result = await core.group(`${what}: cmake ${args.join(' ')}`, () => withInertOutput(() => run(cmake, args, { env, tailLines: 40 })))
   if (result.code !== 0) throw new EngineError(`${what} of llama.cpp failed (cmake exit code ${result.code}). Last lines:\n${result.tail}`)
 }
 
@@ -47,7 +50,7 @@ async function buildIn(work: string, store: EngineStore, plan: BuildPlan, inputs
   const started = Date.now()
   const sourceDir = path.join(work, 'src')
   const buildDir = path.join(work, 'build')
-  core.info(`Fetching llama.cpp ${material.commit} from ${inputs.llamaCppRepo}`)
+  core.info(`Fetching llama.cpp ${material.commit} from ${redactValue(inputs.llamaCppRepo)}`)
   await fetchSource(tc.git as string, inputs.llamaCppRepo, material.commit, plan.fetchRef, sourceDir)
   const env: NodeJS.ProcessEnv = { ...process.env }
   if (tc.ccache) {
@@ -76,7 +79,7 @@ async function buildIn(work: string, store: EngineStore, plan: BuildPlan, inputs
   await fs.rm(work, { recursive: true, force: true })
   const manifest = { key, material, files: await describeFiles(staged, files), built_at: new Date().toISOString() }
   const installed = await store.install(staged, manifest)
-  await fs.rm(path.dirname(staged), { recursive: true, force: true })
+  await store.removeWorkDir(path.dirname(staged))
   core.info(`Built llama-server in ${((Date.now() - started) / 1000).toFixed(0)} s`)
   return installed
 }

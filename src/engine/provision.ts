@@ -112,7 +112,7 @@ async function restoreEngine(store: EngineStore, key: string) {
   await fs.cp(restored, path.join(work, 'entry'), { recursive: true, preserveTimestamps: true })
   await fs.rm(restored, { recursive: true, force: true })
   await store.publish(path.join(work, 'entry'), key)
-  await fs.rm(work, { recursive: true, force: true })
+  await store.removeWorkDir(work)
   // Every file against the manifest, then --version from its final place; a bad entry is removed.
   return await store.find(key, 'full')
 }

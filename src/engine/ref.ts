@@ -2,7 +2,9 @@
 // against git's ref rules (and never starts with '-'), so git cannot read it as an option.
 import { Input } from '../constants.js'
 import { EngineError } from '../errors.js'
+import { redactValue } from '../util/redact.js'
 import { run } from '../util/run.js'
+import { gitRemote } from './git-remote.js'
 
 /** Picks the commit for `ref` from `git ls-remote` output: a peeled tag first, then a tag, a branch, any ref. */
 export function commitFromLsRemote(output: string, ref: string): string | undefined {
@@ -20,14 +22,15 @@ export function commitFromLsRemote(output: string, ref: string): string | undefi
 
 export async function resolveCommit(git: string, repo: string, ref: string): Promise<{ commit: string; fetchRef: string }> {
   if (/^[0-9a-f]{40}$/.test(ref)) return { commit: ref, fetchRef: ref }
-  const result = await run(git, ['ls-remote', repo, ref, `${ref}^{}`], { silent: true, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } })
+  const remote = gitRemote(repo)
+  const result = await run(git, ['ls-remote', remote.url, ref, `${ref}^{}`], { silent: true, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', ...remote.env } })
   if (result.code !== 0) {
-    throw new EngineError(`git ls-remote ${repo} failed (exit code ${result.code}); check '${Input.LlamaCppRepo}':\n${result.tail}`)
+    throw new EngineError(`git ls-remote ${remote.display} failed (exit code ${result.code}); check '${Input.LlamaCppRepo}':\n${redactValue(result.tail)}`)
   }
   const commit = commitFromLsRemote(result.stdout, ref)
   if (!commit) {
     const hint = /^[0-9a-f]{4,39}$/.test(ref) ? ' (an abbreviated commit cannot be resolved on a remote: give all 40 hex digits)' : ''
-    throw new EngineError(`Input '${Input.LlamaCppRef}' is '${ref}': no tag or branch of that name in ${repo}${hint}`)
+    throw new EngineError(`Input '${Input.LlamaCppRef}' is '${ref}': no tag or branch of that name in ${remote.display}${hint}`)
   }
   return { commit, fetchRef: ref }
 }

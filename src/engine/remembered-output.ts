@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
+import { z } from 'zod'
 import { writeFileAtomic } from '../util/atomic-write.js'
 
 const execFileAsync = promisify(execFile)
@@ -36,6 +37,21 @@ interface ProgramsFile {
   version: 1
   programs: Record<string, Remembered>
 }
+
+// The file is input like any other in cache-dir: what does not have this shape is dropped.
+const RememberedSchema = z.object({
+  snapshot: z.object({
+    host: z.string(),
+    boot: z.string(),
+    program: z.tuple([z.string(), z.string()]),
+    programDir: z.string(),
+    ldCache: z.string(),
+    ldLibraryPath: z.string(),
+    libraries: z.array(z.tuple([z.string(), z.string()])),
+  }),
+  output: z.string(),
+})
+const ProgramsFileSchema = z.object({ version: z.literal(1), programs: z.record(z.string(), z.unknown()) })
 
 export interface OutputOptions {
   timeoutMs: number
@@ -67,7 +83,11 @@ export function parseLoadedObjects(output: string): string[] {
 export class RememberedOutputs {
   private known: Promise<ProgramsFile> | undefined
 
-  constructor(private readonly file: string) {}
+  /** `prepare` checks (or makes) the file's directory before it is read or written, as a store's catalog does. */
+  constructor(
+    private readonly file: string,
+    private readonly prepare: () => Promise<unknown> = async () => undefined,
+  ) {}
 
   /** stdout and stderr of `program args`, remembered from an earlier run when nothing it rests on changed. */
   async output(program: string, args: string[], options: OutputOptions): Promise<string> {
@@ -84,13 +104,18 @@ export class RememberedOutputs {
   }
 
   private async read(): Promise<ProgramsFile> {
+    await this.prepare()
+    const programs: Record<string, Remembered> = {}
     try {
-      const data = JSON.parse(await fs.readFile(this.file, 'utf8')) as ProgramsFile
-      if (data.version === 1 && typeof data.programs === 'object' && data.programs) return data
+      const file = ProgramsFileSchema.safeParse(JSON.parse(await fs.readFile(this.file, 'utf8')))
+      for (const [key, value] of Object.entries(file.success ? file.data.programs : {})) {
+        const record = RememberedSchema.safeParse(value)
+        if (record.success) programs[key] = record.data
+      }
     } catch {
-      // absent, or not ours: start again
+      // absent, or not JSON: start again
     }
-    return { version: 1, programs: {} }
+    return { version: 1, programs }
   }
 
   /**

@@ -4,9 +4,11 @@
 import * as core from '@actions/core'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
+import { z } from 'zod'
 import { EngineError } from '../errors.js'
 import { EntryStore, type EntryCatalog } from '../store/entry-store.js'
 import { sha256File } from '../util/hash.js'
+import { childPath } from '../util/safe-path.js'
 import type { KeyMaterial } from './plan.js'
 import { RememberedOutputs } from './remembered-output.js'
 import { engineVersion } from './version.js'
@@ -43,22 +45,47 @@ export interface StoredEngine {
 export const MANIFEST = 'engine.json'
 export const BINARY = path.join('bin', 'llama-server')
 
+const EngineFileSchema = z.object({ path: z.string(), size: z.number().int().nonnegative(), digest: z.string().regex(/^sha256:[0-9a-f]{64}$/) })
+const ManifestSchema = z.object({ key: z.string(), material: z.record(z.string(), z.unknown()), files: z.array(EngineFileSchema).min(1), built_at: z.string() })
+const RecordSchema = ManifestSchema.extend({ size_bytes: z.number(), version: z.string(), last_used: z.string(), state: z.enum(['Active', 'Retired']) })
+const CatalogShape = z.object({ version: z.literal(1), entries: z.record(z.string(), z.unknown()) })
+
+/** A manifest's file path inside its entry: relative, without '..', '.' or empty parts. */
+function entryFile(dir: string, rel: string): string {
+  const parts = rel.split('/')
+  let file = dir
+  for (const part of parts) file = childPath(file, part, 'An engine file path')
+  return file
+}
+
 export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
   /** What engines (and compilers) said when asked their version, kept beside the entries. */
   readonly outputs: RememberedOutputs
 
   constructor(cacheDir: string) {
-    super(path.join(cacheDir, 'engines'), () => ({ version: 1, entries: {} }))
-    this.outputs = new RememberedOutputs(path.join(this.root, 'programs.json'))
+    const empty = (): EngineCatalog => ({ version: 1, entries: {} })
+    super(cacheDir, 'engines', {
+      empty,
+      shape: CatalogShape as unknown as z.ZodType<EngineCatalog>,
+      entry: RecordSchema,
+      // Entries carry their manifests: find() records each again, verified, when it is next used.
+      rebuild: async () => empty(),
+    })
+    this.outputs = new RememberedOutputs(path.join(this.root, 'programs.json'), () => this.dir('.'))
   }
 
   /** The verified engine for `key`, or undefined; one that fails verification is removed with a warning. */
   async find(key: string, verify: 'quick' | 'full'): Promise<StoredEngine | undefined> {
     const dir = this.entryDir(key)
-    if (!(await fs.stat(dir).then(() => true, () => false))) return undefined
+    const stat = await fs.lstat(dir).catch(() => undefined)
+    if (!stat) return undefined
     const record = (await this.catalog.read()).entries[key]
     const manifest = record ?? (await readManifest(dir))
-    const problem = manifest ? await verifyFiles(dir, manifest.files, verify) : `${MANIFEST} is missing or unreadable`
+    const problem = !stat.isDirectory()
+      ? 'it is not a real directory'
+      : manifest?.key !== key
+        ? `${MANIFEST} is missing, unreadable or for another key`
+        : await verifyFiles(dir, manifest.files, verify)
     let version: string | undefined
     if (!problem) {
       try {
@@ -75,6 +102,7 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
     }
     if (!record) await this.record(manifest, version)
     else await this.touch(key)
+    await this.lease(key)
     return { key, binary: path.join(dir, BINARY), version }
   }
 
@@ -94,6 +122,7 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
       throw new EngineError(`The built llama-server does not run from the store, so it is not relocatable: ${(error as Error).message}`)
     }
     await this.record(manifest, version)
+    await this.lease(manifest.key)
     return { key: manifest.key, binary, version }
   }
 
@@ -107,7 +136,8 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
 
 export async function readManifest(dir: string): Promise<EngineManifest | undefined> {
   try {
-    return JSON.parse(await fs.readFile(path.join(dir, MANIFEST), 'utf8')) as EngineManifest
+    const parsed = ManifestSchema.safeParse(JSON.parse(await fs.readFile(path.join(dir, MANIFEST), 'utf8')))
+    return parsed.success ? (parsed.data as unknown as EngineManifest) : undefined
   } catch {
     return undefined
   }
@@ -121,13 +151,22 @@ export async function describeFiles(dir: string, relative: string[]): Promise<En
 }
 
 async function verifyFiles(dir: string, files: EngineFile[], verify: 'quick' | 'full'): Promise<string | undefined> {
+  try {
+    return await verifyFilesOrThrow(dir, files, verify)
+  } catch (error) {
+    return (error as Error).message
+  }
+}
+
+async function verifyFilesOrThrow(dir: string, files: EngineFile[], verify: 'quick' | 'full'): Promise<string | undefined> {
   if (!files.some((f) => f.path === BINARY)) return `${BINARY} is not in the manifest`
   for (const file of files) {
-    const stat = await fs.stat(path.join(dir, file.path)).catch(() => undefined)
-    if (!stat) return `${file.path} is missing`
+    const full = entryFile(dir, file.path)
+    const stat = await fs.lstat(full).catch(() => undefined)
+    if (!stat?.isFile()) return `${file.path} is missing or not a regular file`
     if (stat.size !== file.size) return `${file.path} is ${stat.size} bytes, recorded ${file.size}`
     if (verify === 'full') {
-      const digest = await sha256File(path.join(dir, file.path))
+      const digest = await sha256File(full)
       if (digest !== file.digest) return `${file.path} has ${digest}, recorded ${file.digest}`
     }
   }

@@ -1,10 +1,15 @@
-// One file from a URL into a temporary file, hashed while it streams. A dropped connection resumes with a Range
-// request; 408, 429 and 5xx are retried; a size or digest mismatch deletes the file and fails.
+// One file from a URL into a temporary file, hashed while it streams. A dropped or stalled connection resumes with
+// a conditional Range request (If-Range with the first answer's validator, and the answer's validators compared),
+// so that a file changed on the server restarts from zero instead of being spliced; 408, 429 and 5xx are retried;
+// a write that fails on this machine (full disk, quota, I/O) is fatal at once; a size or digest mismatch deletes
+// the file and fails.
 import * as core from '@actions/core'
 import { createHash, type Hash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import { ModelError } from '../errors.js'
-import { causeMessage, HttpStatusError, redactUrl, request, RetryableError, withRetries, DEFAULT_RETRY, type Credential } from '../util/http.js'
+import { abort, discard, type HttpResponse } from '../http/client.js'
+import { HttpStatusError, redactUrl, request, RetryableError, withRetries, DEFAULT_RETRY, type Credential } from '../http/request.js'
+import { isLocalWriteFailure, localWriteError, writeFully } from '../util/disk.js'
 import { ProgressReporter } from './progress.js'
 
 export interface DownloadPlan {
@@ -15,6 +20,8 @@ export interface DownloadPlan {
   expectedSize?: number
   /** `sha256:<hex>` */
   expectedDigest?: string
+  /** Milliseconds without an answer or a byte before an attempt is given up and resumed. */
+  timeoutMs: number
 }
 
 export interface Downloaded {
@@ -24,64 +31,86 @@ export interface Downloaded {
   lastModified: string | undefined
 }
 
+/** What identifies one version of the file on the server: a strong ETag, else Last-Modified. */
+interface Validators {
+  etag: string | undefined
+  lastModified: string | undefined
+}
+
+function validatorsOf(response: Pick<HttpResponse, 'header'>): Validators {
+  const etag = response.header('etag') ?? undefined
+  return { etag: etag && !etag.startsWith('W/') ? etag : undefined, lastModified: response.header('last-modified') ?? undefined }
+}
+
+/** The If-Range value for a resume, or undefined when nothing proves the file unchanged (then: start over). */
+export function ifRange(v: Validators): string | undefined {
+  return v.etag ?? v.lastModified
+}
+
+/** True when an answer's validators contradict those of the version being resumed. */
+export function changedSince(first: Validators, now: Validators): boolean {
+  if (first.etag && now.etag) return first.etag !== now.etag
+  if (first.lastModified && now.lastModified) return first.lastModified !== now.lastModified
+  return !!(first.etag || first.lastModified) && !(now.etag || now.lastModified)
+}
+
 export async function downloadFile(plan: DownloadPlan): Promise<Downloaded> {
   const handle = await fs.open(plan.dest, 'w', 0o644)
   let hash: Hash = createHash('sha256')
   let written = 0
-  let etag: string | undefined
-  let lastModified: string | undefined
+  // Progress for the retry count is the furthest any attempt got: starting over is not progress.
+  let furthest = 0
+  let first: Validators | undefined
   const progress = new ProgressReporter(plan.label, plan.expectedSize, (line) => core.info(line))
+  const restart = async () => {
+    await handle.truncate(0)
+    hash = createHash('sha256')
+    written = 0
+  }
   try {
     await withRetries(
-      `Downloading ${plan.label}`,
+      `Downloading ${plan.label} from ${redactUrl(plan.url)}`,
       async () => {
+        const condition = first && written > 0 ? ifRange(first) : undefined
+        if (written > 0 && !condition) {
+          core.info(`${plan.label}: the server gave no ETag or Last-Modified to prove the file unchanged; starting over`)
+          await restart()
+        }
         const resuming = written > 0
         const response = await request(plan.url, {
           credential: plan.credential,
-          headers: resuming ? { Range: `bytes=${written}-` } : {},
-          timeoutMs: 24 * 3600_000,
+          headers: resuming ? { range: `bytes=${written}-`, 'if-range': condition as string } : {},
+          timeoutMs: plan.timeoutMs,
         })
         if (resuming && response.status === 416 && written === plan.expectedSize) {
-          await response.body?.cancel()
+          await discard(response)
           return
         }
         if (response.status !== 200 && response.status !== 206) {
-          await response.body?.cancel()
-          throw new HttpStatusError(plan.url, response.status, response.headers)
+          await discard(response)
+          throw new HttpStatusError(plan.url, response.status, response)
         }
-        if (response.status === 200 || !response.headers.get('content-range')?.startsWith(`bytes ${written}-`)) {
-          // The server sent the whole file (no Range support): start over.
-          if (resuming) core.info(`${plan.label}: the server does not resume; starting over`)
-          await handle.truncate(0)
-          hash = createHash('sha256')
-          written = 0
+        const now = validatorsOf(response)
+        if (resuming && response.status === 206 && first && changedSince(first, now)) {
+          await discard(response)
+          core.info(`${plan.label}: the file changed on the server since the download began; starting over`)
+          await restart()
+          first = undefined
+          throw new RetryableError('the file changed on the server', 0)
+        }
+        if (response.status === 200 || !response.header('content-range')?.startsWith(`bytes ${written}-`)) {
+          // The whole file (no Range support, or If-Range said it changed): start over.
+          if (resuming) core.info(`${plan.label}: the server sent the whole file; starting over`)
+          await restart()
+          first = now
         } else {
           core.info(`${plan.label}: resuming at byte ${written}`)
         }
-        etag = response.headers.get('etag') ?? etag
-        lastModified = response.headers.get('last-modified') ?? lastModified
-        if (!response.body) throw new RetryableError(`no body from ${redactUrl(plan.url)}`)
-        try {
-          for await (const chunk of response.body) {
-            hash.update(chunk)
-            await handle.write(chunk, 0, chunk.length, written)
-            written += chunk.length
-            if (plan.expectedSize !== undefined && written > plan.expectedSize) {
-              throw new ModelError(`${plan.label}: the server sent more than the expected ${plan.expectedSize} bytes`)
-            }
-            progress.update(written)
-          }
-        } catch (error) {
-          if (error instanceof ModelError) throw error
-          // The connection dropped mid-body: what arrived is kept, and the next attempt asks for the rest.
-          throw new RetryableError(`the connection dropped after ${written} bytes (${causeMessage(error)})`)
-        }
-        if (plan.expectedSize !== undefined && written < plan.expectedSize) {
-          throw new RetryableError(`the body ended after ${written} of ${plan.expectedSize} bytes`)
-        }
+        first ??= now
+        await receive(response)
       },
       DEFAULT_RETRY,
-      () => written,
+      () => `${furthest} of ${plan.expectedSize ?? 'an unknown number of'} bytes`,
     )
     await handle.sync()
   } catch (error) {
@@ -102,5 +131,37 @@ export async function downloadFile(plan: DownloadPlan): Promise<Downloaded> {
     await fs.rm(plan.dest, { force: true })
     throw new ModelError(`${plan.label} from ${redactUrl(plan.url)} ${problem}; the download was deleted`)
   }
-  return { digest, size: written, etag, lastModified }
+  return { digest, size: written, etag: first?.etag, lastModified: first?.lastModified }
+
+  /** The body into the file; a network fault is retryable (what arrived is kept), a local write fault is not. */
+  async function receive(response: HttpResponse): Promise<void> {
+    const body = response.body
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        try {
+          await writeFully(handle, chunk, written)
+        } catch (error) {
+          abort(response)
+          if (isLocalWriteFailure(error)) throw await localWriteError(error, plan.dest, plan.expectedSize)
+          throw error
+        }
+        hash.update(chunk)
+        written += chunk.length
+        furthest = Math.max(furthest, written)
+        if (plan.expectedSize !== undefined && written > plan.expectedSize) {
+          abort(response)
+          throw new ModelError(`${plan.label}: the server sent more than the expected ${plan.expectedSize} bytes`)
+        }
+        progress.update(written)
+      }
+    } catch (error) {
+      if (error instanceof Error && (error.name === 'ModelError' || error.name === 'LocalWriteError')) throw error
+      if (isLocalWriteFailure(error)) throw await localWriteError(error, plan.dest, plan.expectedSize)
+      // The connection dropped or stalled mid-body: what arrived is kept, and the next attempt asks for the rest.
+      throw new RetryableError(`the connection dropped or stalled after ${written} bytes (${(error as Error).message})`)
+    }
+    if (plan.expectedSize !== undefined && written < plan.expectedSize) {
+      throw new RetryableError(`the body ended after ${written} of ${plan.expectedSize} bytes`)
+    }
+  }
 }

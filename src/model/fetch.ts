@@ -5,11 +5,12 @@ import path from 'node:path'
 import { Input } from '../constants.js'
 import { ModelError } from '../errors.js'
 import { ensureFreeSpace } from '../util/disk.js'
-import type { Credential } from '../util/http.js'
+import type { Credential } from '../http/request.js'
 import { downloadFile } from './download.js'
 import { checkGgufMagic, readGgufInfo } from './gguf.js'
 import type { ProvisionedModel } from './provisioned.js'
-import { modelEntryName, type ModelStore, type StoredModel } from './store.js'
+import { modelEntryName, partFileName, type ModelStore, type StoredModel } from './store.js'
+import { childPath } from '../util/safe-path.js'
 
 export interface RemotePart {
   name: string
@@ -23,6 +24,10 @@ export interface RemotePart {
 export interface FetchPlan {
   id: string
   ref: string
+  /** Where it comes from, as the catalog keys it (see Wanted.source). */
+  source: string
+  /** Milliseconds without an answer or a byte before an attempt is given up. */
+  timeoutMs: number
   parts: RemotePart[]
   /** The `model-digest` input: the first part must have it. */
   modelDigest: string | undefined
@@ -35,7 +40,7 @@ export async function fetchIntoStore(store: ModelStore, plan: FetchPlan): Promis
     if (known > 0) await ensureFreeSpace(workDir, known, plan.id)
     const installed: { name: string; file: string; digest: string }[] = []
     for (const [i, part] of plan.parts.entries()) {
-      const file = path.join(workDir, part.name)
+      const file = childPath(workDir, partFileName(part.name), 'A model file name')
       const got = await downloadFile({
         url: part.url,
         credential: part.credential,
@@ -43,6 +48,7 @@ export async function fetchIntoStore(store: ModelStore, plan: FetchPlan): Promis
         label: part.name,
         expectedSize: part.size,
         expectedDigest: part.digest ?? (i === 0 ? plan.modelDigest : undefined),
+        timeoutMs: plan.timeoutMs,
       })
       installed.push({ name: part.name, file, digest: got.digest })
     }
@@ -53,9 +59,9 @@ export async function fetchIntoStore(store: ModelStore, plan: FetchPlan): Promis
     // Only GGUF models are stored: a wrong URL (an HTML page, say) is refused here.
     await readGgufInfo(first.file)
     for (const part of installed.slice(1)) await checkGgufMagic(part.file)
-    return await store.install(workDir, first.digest, plan.id, plan.ref, installed)
+    return await store.install(workDir, first.digest, plan.id, plan.ref, plan.source, installed)
   } catch (error) {
-    await fs.rm(workDir, { recursive: true, force: true })
+    await store.removeWorkDir(workDir)
     throw error
   }
 }
@@ -82,7 +88,7 @@ export async function findOrFetch(store: ModelStore, wanted: Wanted, plan: () =>
     await store.catalog.update((c) => {
       c.sources[wanted.source] = stored.digest
     })
-    await store.lease(modelEntryName(stored.digest), process.pid)
+    await store.lease(modelEntryName(stored.digest))
     return await provisionedFromStore(stored, wanted.id, false)
   })
 }

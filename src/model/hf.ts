@@ -5,7 +5,7 @@ import * as core from '@actions/core'
 import { ModelError } from '../errors.js'
 import { Input } from '../constants.js'
 import type { ActionInputs } from '../inputs.js'
-import { RetryableError } from '../util/http.js'
+import { RetriesExhaustedError, RetryableError } from '../http/request.js'
 import { findOrFetch, provisionedFromStore, splitPartNames, type RemotePart } from './fetch.js'
 import { headHubFile, hubCredential, resolveUrl, type HubLocation } from './hub.js'
 import type { ProvisionedModel } from './provisioned.js'
@@ -13,7 +13,7 @@ import { modelId, type ModelRef } from './ref.js'
 import type { ModelStore } from './store.js'
 
 type HubRef = Extract<ModelRef, { kind: 'hf' }>
-type HubInputs = Pick<ActionInputs, 'hfEndpoint' | 'hfToken' | 'modelDigest' | 'verify'>
+type HubInputs = Pick<ActionInputs, 'hfEndpoint' | 'hfToken' | 'modelDigest' | 'verify' | 'networkTimeoutMs'>
 
 export function hubOffline(env: NodeJS.ProcessEnv): boolean {
   return ['1', 'true', 'yes', 'on'].includes((env.HF_HUB_OFFLINE ?? '').toLowerCase())
@@ -25,9 +25,9 @@ export async function provisionHubModel(ref: HubRef, inputs: HubInputs, store: M
   if (hubOffline(process.env)) return await fromCacheOnly(ref, inputs, store, 'HF_HUB_OFFLINE is set')
   let head
   try {
-    head = await headHubFile(loc, ref.revision, inputs.hfToken)
+    head = await headHubFile(loc, ref.revision, inputs.hfToken, inputs.networkTimeoutMs)
   } catch (error) {
-    if (!(error instanceof RetryableError)) throw error
+    if (!(error instanceof RetryableError || error instanceof RetriesExhaustedError)) throw error
     return await fromCacheOnly(ref, inputs, store, `${inputs.hfEndpoint} cannot be reached (${error.message})`)
   }
   const id = modelId(ref, head.commit)
@@ -49,11 +49,11 @@ export async function provisionHubModel(ref: HubRef, inputs: HubInputs, store: M
       const dir = ref.file.includes('/') ? ref.file.slice(0, ref.file.lastIndexOf('/') + 1) : ''
       for (const name of splitPartNames(baseName(ref.file), ref.split.total).slice(1)) {
         const partLoc = { ...loc, file: dir + name }
-        const info = await headHubFile(partLoc, head.commit, inputs.hfToken)
+        const info = await headHubFile(partLoc, head.commit, inputs.hfToken, inputs.networkTimeoutMs)
         parts.push({ name, url: resolveUrl(partLoc, head.commit), size: info.size, digest: info.digest, credential })
       }
     }
-    return { id, ref: `hf:${ref.owner}/${ref.repo}@${ref.revision}/${ref.file}`, parts, modelDigest: inputs.modelDigest }
+    return { id, ref: `hf:${ref.owner}/${ref.repo}@${ref.revision}/${ref.file}`, source, parts, modelDigest: inputs.modelDigest, timeoutMs: inputs.networkTimeoutMs }
   })
 }
 

@@ -3,7 +3,8 @@
 // X-Linked-Size. Errors carry X-Error-Code. The token goes to the endpoint only.
 import { Input } from '../constants.js'
 import { ModelError } from '../errors.js'
-import { HttpStatusError, request, withRetries, type Credential, type RetryPolicy } from '../util/http.js'
+import { discard } from '../http/client.js'
+import { HttpStatusError, request, withRetries, type Credential, type RetryPolicy } from '../http/request.js'
 
 export interface HubLocation {
   endpoint: string
@@ -35,20 +36,21 @@ export function resolveUrl(loc: HubLocation, revision: string): string {
 const RESOLVE_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 1_000, maxDelayMs: 60_000 }
 
 /** Asks the Hub which commit `revision` is and what the file's sha256 and size are, without downloading it. */
-export async function headHubFile(loc: HubLocation, revision: string, token: string | undefined): Promise<HubFileInfo> {
+export async function headHubFile(loc: HubLocation, revision: string, token: string | undefined, timeoutMs: number): Promise<HubFileInfo> {
   const url = resolveUrl(loc, revision)
   const response = await withRetries(
     `Asking ${loc.endpoint} for ${loc.owner}/${loc.repo}@${revision}/${loc.file}`,
-    () => request(url, { method: 'HEAD', credential: hubCredential(loc.endpoint, token), stopAtCrossOriginRedirect: true }),
+    () => request(url, { method: 'HEAD', credential: hubCredential(loc.endpoint, token), stopAtCrossOriginRedirect: true, timeoutMs }),
     RESOLVE_RETRY,
   )
-  if (response.status >= 400) throw hubError(loc, revision, token, new HttpStatusError(url, response.status, response.headers))
-  const commit = response.headers.get('x-repo-commit')
+  await discard(response)
+  if (response.status >= 400) throw hubError(loc, revision, token, new HttpStatusError(url, response.status, response))
+  const commit = response.header('x-repo-commit')
   if (!commit || !/^[0-9a-f]{40}$/.test(commit)) {
     throw new ModelError(`${loc.endpoint} did not answer like a Hugging Face Hub (no X-Repo-Commit header for ${loc.owner}/${loc.repo}/${loc.file}); check '${Input.HfEndpoint}'`)
   }
-  const etag = response.headers.get('x-linked-etag')?.replace(/^W\//, '').replace(/"/g, '')
-  const size = response.headers.get('x-linked-size') ?? (response.status === 200 ? response.headers.get('content-length') : null)
+  const etag = response.header('x-linked-etag')?.replace(/^W\//, '').replace(/"/g, '')
+  const size = response.header('x-linked-size') ?? (response.status === 200 ? response.header('content-length') : null)
   return {
     commit,
     digest: etag && /^[0-9a-f]{64}$/.test(etag) ? `sha256:${etag}` : undefined,
@@ -58,7 +60,7 @@ export async function headHubFile(loc: HubLocation, revision: string, token: str
 
 /** The Hub's error, as something a user can act on. */
 export function hubError(loc: HubLocation, revision: string, token: string | undefined, error: HttpStatusError): ModelError {
-  const code = error.headers.get('x-error-code')
+  const code = error.response.header('x-error-code')
   const repo = `${loc.owner}/${loc.repo}`
   const tokenAdvice = token
     ? `the token in '${Input.HfToken}' (or HF_TOKEN) does not give access to it`

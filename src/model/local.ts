@@ -20,7 +20,8 @@ export async function provisionLocalModel(
   let sizeBytes = 0
   for (const part of parts) {
     const stat = await fs.stat(part).catch((error: NodeJS.ErrnoException) => {
-      throw new ModelError(`Input '${Input.Model}': the model file ${part} cannot be read (${error.code ?? error.message})`)
+      const why = error.code === 'ENOENT' ? 'does not exist' : error.code === 'EACCES' ? 'cannot be read by this job (permission denied)' : `cannot be read (${error.code ?? error.message})`
+      throw new ModelError(`Input '${Input.Model}': the model file ${part} ${why}; expected an existing GGUF file (a path relative to GITHUB_WORKSPACE, or absolute)`)
     })
     if (!stat.isFile()) throw new ModelError(`Input '${Input.Model}': ${part} is not a regular file`)
     sizeBytes += stat.size

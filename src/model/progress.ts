@@ -1,16 +1,8 @@
 // Progress of a long download in the log: a line every 10 s or every 10 %, whichever comes first, never one
 // per chunk.
+import { formatBytes, formatDuration } from '../util/format.js'
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let value = bytes
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`
-}
+export { formatBytes }
 
 /** One progress line: done of total (percent), rate, ETA. Pure. */
 export function progressLine(label: string, done: number, total: number | undefined, elapsedMs: number): string {
@@ -20,13 +12,6 @@ export function progressLine(label: string, done: number, total: number | undefi
   const percent = Math.floor((done / total) * 100)
   const eta = rate > 0 ? `ETA ${formatDuration(((total - done) / rate) * 1000)}` : 'ETA unknown'
   return `${label}: ${formatBytes(done)} of ${formatBytes(total)} (${percent}%), ${mbps}, ${eta}`
-}
-
-export function formatDuration(ms: number): string {
-  const s = Math.round(ms / 1000)
-  if (s < 60) return `${s} s`
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`
-  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`
 }
 
 export class ProgressReporter {

@@ -5,17 +5,20 @@ import { formatBytes } from './progress.js'
 import { provisionHubModel } from './hf.js'
 import { provisionLocalModel } from './local.js'
 import type { ProvisionedModel } from './provisioned.js'
+import { planRemoteModelSave, RemoteBackedModelStore, remoteModelSkipReason, remoteModelsWanted } from './remote.js'
 import { ModelStore } from './store.js'
 import { provisionUrlModel } from './url.js'
 
-type ModelInputs = Pick<ActionInputs, 'model' | 'modelDigest' | 'hfEndpoint' | 'hfToken' | 'verify' | 'cacheDir' | 'remoteCache'>
+type ModelInputs = Pick<
+  ActionInputs,
+  'model' | 'modelDigest' | 'hfEndpoint' | 'hfToken' | 'verify' | 'cacheDir' | 'remoteCache' | 'remoteCacheMaxModelSizeBytes' | 'networkTimeoutMs'
+>
 
 export async function provisionModel(inputs: ModelInputs): Promise<ProvisionedModel> {
   const ref = inputs.model
-  if ((inputs.remoteCache === 'model' || inputs.remoteCache === 'all') && ref.kind !== 'file') {
-    core.notice(`remote-cache: ${inputs.remoteCache} does not send models through the GitHub Actions cache yet; they are kept in cache-dir only.`)
-  }
-  const store = new ModelStore(inputs.cacheDir)
+  const remote = remoteModelsWanted(inputs)
+  // With remote-cache model or all, a model the store lacks is looked for in the GitHub Actions cache first.
+  const store = remote ? new RemoteBackedModelStore(inputs.cacheDir) : new ModelStore(inputs.cacheDir)
   const model =
     ref.kind === 'file'
       ? await provisionLocalModel(ref, inputs.modelDigest, store, inputs.verify)
@@ -25,5 +28,11 @@ export async function provisionModel(inputs: ModelInputs): Promise<ProvisionedMo
   core.info(
     `Model: ${model.id} at ${model.path} (${model.gguf.architecture}, ${formatBytes(model.sizeBytes)}, ${model.digest}, ${model.cacheHit ? 'cache hit' : 'downloaded'})`,
   )
+  if (remote) {
+    const skip = remoteModelSkipReason(inputs, model)
+    if (skip) core.notice(skip)
+    // What this job downloaded; a model found in a store (local or remote) is already where it needs to be.
+    else if (!model.cacheHit) await planRemoteModelSave(model, ref)
+  }
   return model
 }

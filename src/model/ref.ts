@@ -95,7 +95,11 @@ function parseFileRef(ref: string, workspace: string): ModelRef {
   if (rest.startsWith('//')) {
     const url = parseUrl(ref, 'file:<path> or a file:/// URL')
     if (url.host !== '' && url.host !== 'localhost') throw new Invalid('a file: URL on this machine (file:///path)')
-    return { kind: 'file', path: decodeURIComponent(url.pathname) }
+    try {
+      return { kind: 'file', path: decodeURIComponent(url.pathname) }
+    } catch {
+      throw new Invalid('a file: URL whose path is valid percent-encoding')
+    }
   }
   if (rest === '') throw new Invalid('file:<path> with a path')
   return { kind: 'file', path: path.resolve(workspace, rest) }
@@ -106,8 +110,11 @@ export function modelId(ref: ModelRef, resolvedRevision?: string): string {
   switch (ref.kind) {
     case 'hf':
       return `hf:${ref.owner}/${ref.repo}@${resolvedRevision ?? ref.revision}/${ref.file}`
-    case 'url':
-      return ref.url
+    case 'url': {
+      // Without its query string, where signed URLs carry their credentials, or its fragment.
+      const url = new URL(ref.url)
+      return `${url.origin}${url.pathname}`
+    }
     case 'file':
       return `file:${ref.path}`
   }

@@ -4,8 +4,11 @@
 import * as core from '@actions/core'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
+import { z } from 'zod'
 import { EntryStore, type EntryCatalog } from '../store/entry-store.js'
+import { writeFileAtomic } from '../util/atomic-write.js'
 import { sha256File } from '../util/hash.js'
+import { childPath, plainFileName } from '../util/safe-path.js'
 
 /** What `verify: quick` compares: a file with the same size, inode and mtime (in ms) was not rewritten. */
 export interface FileIdentity {
@@ -69,9 +72,91 @@ export function modelEntryName(digest: string): string {
 
 const UNRECORDED_GRACE_MS = 10 * 60_000
 
+/** Each entry carries its own record, so that a damaged catalog can be rebuilt without a download. */
+export const ENTRY_MANIFEST = '.entry.json'
+
+const Digest = z.string().regex(/^sha256:[0-9a-f]{64}$/)
+const Identity = { size: z.number().int().nonnegative(), ino: z.number(), mtime_ms: z.number() }
+const PartRecordSchema = z.object({ name: z.string(), digest: Digest, ...Identity })
+const ModelRecordSchema = z.object({
+  id: z.string(),
+  ref: z.string(),
+  digest: Digest,
+  size_bytes: z.number().int().nonnegative(),
+  path: z.string(),
+  parts: z.array(PartRecordSchema).min(1),
+  state: z.enum(['Active', 'Retired']),
+  last_used: z.string(),
+})
+const ModelCatalogShape = z.object({
+  version: z.literal(1),
+  entries: z.record(z.string(), z.unknown()),
+  hf_revisions: z.record(z.string(), z.object({ commit: z.string().regex(/^[0-9a-f]{40}$/), resolved_at: z.string() })).default({}),
+  sources: z.record(z.string(), Digest).default({}),
+  local_files: z.record(z.string(), z.object({ ...Identity, digest: Digest })).default({}),
+})
+const EntryManifestSchema = z.object({
+  id: z.string(),
+  ref: z.string(),
+  digest: Digest,
+  sources: z.array(z.string()),
+  parts: z.array(z.object({ name: z.string(), digest: Digest })).min(1),
+})
+type EntryManifest = z.infer<typeof EntryManifestSchema>
+
+/** A part's name as a path inside its entry: one plain file name, never the entry's own manifest. */
+export function partFileName(name: string): string {
+  plainFileName(name, 'A model file name')
+  if (name === ENTRY_MANIFEST) throw new Error(`A model file may not be named ${ENTRY_MANIFEST}`)
+  return name
+}
+
 export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
   constructor(cacheDir: string) {
-    super(path.join(cacheDir, 'models'), () => ({ version: 1, entries: {}, hf_revisions: {}, sources: {}, local_files: {} }))
+    const empty = (): ModelCatalog => ({ version: 1, entries: {}, hf_revisions: {}, sources: {}, local_files: {} })
+    super(cacheDir, 'models', {
+      empty,
+      shape: ModelCatalogShape as unknown as z.ZodType<ModelCatalog>,
+      entry: ModelRecordSchema,
+      rebuild: async () => await this.rebuildCatalog(empty()),
+    })
+  }
+
+  /** The catalog from the entries on disk: each entry's manifest, every part re-hashed. */
+  private async rebuildCatalog(catalog: ModelCatalog): Promise<ModelCatalog> {
+    for (const name of await this.entryNames()) {
+      const dir = this.entryDir(name)
+      const manifest = EntryManifestSchema.safeParse(parseJson(await fs.readFile(path.join(dir, ENTRY_MANIFEST), 'utf8').catch(() => '')))
+      const record = manifest.success && modelEntryName(manifest.data.digest) === name ? await this.verifiedRecord(dir, manifest.data) : undefined
+      if (!record) {
+        core.warning(`${dir} has no valid ${ENTRY_MANIFEST} or does not match it; it is left out of the rebuilt catalog`)
+        continue
+      }
+      catalog.entries[name] = record
+      for (const source of manifest.success ? manifest.data.sources : []) catalog.sources[source] = record.digest
+    }
+    return catalog
+  }
+
+  private async verifiedRecord(dir: string, manifest: EntryManifest): Promise<ModelRecord | undefined> {
+    const parts: PartRecord[] = []
+    for (const part of manifest.parts) {
+      const file = childPath(dir, partFileName(part.name), 'A model file name')
+      const stat = await fs.lstat(file).catch(() => undefined)
+      if (!stat?.isFile() || (await sha256File(file)) !== part.digest) return undefined
+      parts.push({ name: part.name, digest: part.digest, ...identityOf(stat) })
+    }
+    if (parts[0]?.digest !== manifest.digest) return undefined
+    return {
+      id: manifest.id,
+      ref: manifest.ref,
+      digest: manifest.digest,
+      size_bytes: parts.reduce((sum, p) => sum + p.size, 0),
+      path: path.join('entries', path.basename(dir), parts[0].name),
+      parts,
+      state: 'Active',
+      last_used: new Date().toISOString(),
+    }
   }
 
   /** `findLeased` under the entry's lock. */
@@ -82,7 +167,7 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
   /** `find`, and a lease for this process on what it found (the caller holds the entry's lock). */
   async findLeased(digest: string, verify: 'quick' | 'full'): Promise<StoredModel | undefined> {
     const found = await this.find(digest, verify)
-    if (found) await this.lease(modelEntryName(found.digest), process.pid)
+    if (found) await this.lease(modelEntryName(found.digest))
     return found
   }
 
@@ -109,15 +194,19 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
     const name = modelEntryName(digest)
     const record = (await this.catalog.read()).entries[name]
     const dir = this.entryDir(name)
-    const stat = await fs.stat(dir).catch(() => undefined)
+    const stat = await fs.lstat(dir).catch(() => undefined)
     if (!stat) return undefined
+    if (!stat.isDirectory()) {
+      await this.removeModel(digest, 'it is not a real directory')
+      return undefined
+    }
     if (!record) {
       // Either a job is between its rename and its catalog write (leave it), or one died there: without a
       // record the parts cannot be verified, so an old one is removed.
       if (Date.now() - stat.mtimeMs > UNRECORDED_GRACE_MS) await this.removeModel(digest, 'it has no catalog record')
       return undefined
     }
-    const parts = record.parts.map((p) => path.join(dir, p.name))
+    const parts = record.parts.map((p) => childPath(dir, partFileName(p.name), 'A model file name'))
     const problem = await this.verifyParts(name, record, parts, verify)
     if (problem) {
       core.warning(`The cached model ${record.id} (${digest}) failed verification (${problem}); fetching it again.`)
@@ -132,8 +221,8 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
     let rehashed = false
     for (const [i, part] of record.parts.entries()) {
       const file = parts[i] as string
-      const stat = await fs.stat(file).catch(() => undefined)
-      if (!stat) return `${part.name} is missing`
+      const stat = await fs.lstat(file).catch(() => undefined)
+      if (!stat?.isFile()) return `${part.name} is missing or not a regular file`
       if (stat.size !== part.size) return `${part.name} is ${stat.size} bytes, recorded ${part.size}`
       if (verify === 'quick' && sameIdentity(identityOf(stat), part)) continue
       const digest = await sha256File(file)
@@ -151,21 +240,23 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
   }
 
   /** Moves verified parts from a work directory into place as one entry, and records it. */
-  async install(workDir: string, digest: string, id: string, ref: string, parts: PartToInstall[]): Promise<StoredModel> {
+  async install(workDir: string, digest: string, id: string, ref: string, source: string, parts: PartToInstall[]): Promise<StoredModel> {
     const name = modelEntryName(digest)
     const dir = this.entryDir(name)
     const staged = path.join(workDir, 'entry')
     await fs.mkdir(staged, { recursive: true })
-    for (const part of parts) await fs.rename(part.file, path.join(staged, part.name))
+    for (const part of parts) await fs.rename(part.file, childPath(staged, partFileName(part.name), 'A model file name'))
+    const manifest: EntryManifest = { id, ref, digest, sources: [source], parts: parts.map((p) => ({ name: p.name, digest: p.digest })) }
+    await writeFileAtomic(path.join(staged, ENTRY_MANIFEST), `${JSON.stringify(manifest, null, 1)}\n`)
     if (!(await this.publish(staged, name))) {
       // Same content under other names (a re-uploaded file, say): add ours beside them, each file whole.
       for (const part of parts) {
-        const target = path.join(dir, part.name)
-        if (!(await fs.stat(target).then(() => true, () => false))) await fs.rename(path.join(staged, part.name), target)
+        const target = childPath(dir, part.name, 'A model file name')
+        if (!(await fs.lstat(target).then(() => true, () => false))) await fs.rename(path.join(staged, part.name), target)
       }
     }
-    await fs.rm(workDir, { recursive: true, force: true })
-    const files = parts.map((p) => path.join(dir, p.name))
+    await this.removeWorkDir(workDir)
+    const files = parts.map((p) => childPath(dir, p.name, 'A model file name'))
     const stats = await Promise.all(files.map((f) => fs.stat(f)))
     const record: ModelRecord = {
       id,
@@ -187,5 +278,13 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
     await this.remove(modelEntryName(digest), why, (c) => {
       for (const [source, d] of Object.entries(c.sources)) if (d === digest) delete c.sources[source]
     })
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
   }
 }

@@ -3,6 +3,7 @@
 import * as core from '@actions/core'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ServerError } from '../errors.js'
+import { discard, send } from '../http/client.js'
 
 export interface HealthWait {
   url: string
@@ -42,12 +43,13 @@ export async function waitForHealth(wait: HealthWait): Promise<{ readyAfterMs: n
       throw new ServerError(`llama-server was not ready within ${wait.timeoutMs / 1000} s (last answer from ${wait.url}/health: ${last})`)
     }
     try {
-      const response = await fetch(`${wait.url}/health`, { headers, signal: AbortSignal.timeout(2_000) })
-      await response.arrayBuffer()
+      // Direct, never through the runner's proxy: the server is on this machine (or its network).
+      const response = await send(`${wait.url}/health`, { headers, timeoutMs: 2_000, direct: true })
+      await discard(response)
       if (response.status === 200) return { readyAfterMs: Date.now() - started }
       last = `HTTP ${response.status}`
     } catch (error) {
-      last = (error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message
+      last = (error as Error).message
     }
     if (Date.now() >= nextNotice) {
       core.info(`Waiting for ${wait.url}/health: ${last} after ${Math.round((Date.now() - started) / 1000)} s`)

@@ -15,12 +15,13 @@ export interface LaunchedServer {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-export function launchServer(binary: string, argv: string[], env: NodeJS.ProcessEnv, logPath: string): LaunchedServer {
+/** `inherit`: descriptors the server keeps open for its whole life (the leases on its model and engine). */
+export function launchServer(binary: string, argv: string[], env: NodeJS.ProcessEnv, logPath: string, inherit: number[] = []): LaunchedServer {
   mkdirSync(path.dirname(logPath), { recursive: true })
   const log = openSync(logPath, 'a')
   let child
   try {
-    child = spawn(binary, argv, { detached: true, stdio: ['ignore', log, log], env })
+    child = spawn(binary, argv, { detached: true, stdio: ['ignore', log, log, ...inherit], env })
   } finally {
     closeSync(log)
   }

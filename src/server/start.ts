@@ -8,6 +8,7 @@ import type { ActionInputs } from '../inputs.js'
 import { saveServerState } from '../state.js'
 import { httpUrl, localAddress, serverArgv } from './argv.js'
 import { waitForHealth } from './health.js'
+import { RESERVED_SERVER_ENV } from './reserved.js'
 import { launchServer } from './launch.js'
 import { logTail } from './log-tail.js'
 import type { Placement } from './placement.js'
@@ -33,7 +34,8 @@ const PORT_ATTEMPTS = 3
 // What llama-server (tools/server/server-http.cpp) logs when it cannot listen.
 const BIND_FAILURE = "couldn't bind HTTP server socket"
 
-export async function startServer(binary: string, modelPath: string, inputs: ServerInputs, placement: Placement): Promise<RunningServer> {
+/** `inherit`: descriptors the server keeps open while it lives (leases that keep its model and engine cached). */
+export async function startServer(binary: string, modelPath: string, inputs: ServerInputs, placement: Placement, inherit: number[]): Promise<RunningServer> {
   if (inputs.port !== 0 && !(await portIsFree(inputs.host, inputs.port))) {
     throw new ServerError(`Input '${Input.Port}' is ${inputs.port}: that port is already in use on ${inputs.host}; choose another, or 0 for any free port`)
   }
@@ -42,7 +44,7 @@ export async function startServer(binary: string, modelPath: string, inputs: Ser
   for (let attempt = 1; ; attempt++) {
     const port = inputs.port === 0 ? await findFreePort(inputs.host) : inputs.port
     try {
-      return await startOnce(binary, modelPath, inputs, placement, port, logPath)
+      return await startOnce(binary, modelPath, inputs, placement, port, logPath, inherit)
     } catch (error) {
       // The error carries the log's last lines, which say when the port was taken.
       const lostRace = (error as Error).message.includes(BIND_FAILURE) && inputs.port === 0 && attempt < PORT_ATTEMPTS
@@ -52,11 +54,11 @@ export async function startServer(binary: string, modelPath: string, inputs: Ser
   }
 }
 
-async function startOnce(binary: string, modelPath: string, inputs: ServerInputs, placement: Placement, port: number, logPath: string): Promise<RunningServer> {
+async function startOnce(binary: string, modelPath: string, inputs: ServerInputs, placement: Placement, port: number, logPath: string, inherit: number[]): Promise<RunningServer> {
   const argv = serverArgv({ modelPath, host: inputs.host, port, ctxSize: inputs.ctxSize, gpuLayers: placement.gpuLayers, parallel: inputs.parallel, extra: inputs.serverArgs })
   core.info(`Starting ${binary} ${argv.join(' ')}`)
   const startedAt = new Date().toISOString()
-  const launched = launchServer(binary, argv, { ...serverEnv(process.env, inputs.apiKey), ...placement.env }, logPath)
+  const launched = launchServer(binary, argv, { ...serverEnv(process.env, inputs.apiKey), ...placement.env }, logPath, inherit)
   if (launched.pid === -1) {
     await launched.exited
     throw new ServerError(`could not start ${binary}`)
@@ -88,10 +90,17 @@ async function startOnce(binary: string, modelPath: string, inputs: ServerInputs
  */
 export function serverEnv(env: NodeJS.ProcessEnv, apiKey: string | undefined): NodeJS.ProcessEnv {
   const result: NodeJS.ProcessEnv = {}
+  const dropped: string[] = []
   for (const [name, value] of Object.entries(env)) {
     if (/^(INPUT_|STATE_)/.test(name) || /^ACTIONS_(RUNTIME_TOKEN|ID_TOKEN_REQUEST_TOKEN)$/.test(name)) continue
+    // The environment form of a flag that an input owns would go around that input's checks.
+    if (RESERVED_SERVER_ENV[name]) {
+      dropped.push(`${name} (set '${RESERVED_SERVER_ENV[name]}' instead)`)
+      continue
+    }
     result[name] = value
   }
+  if (dropped.length) core.warning(`Not passed to llama-server: ${dropped.join(', ')}`)
   if (apiKey) result.LLAMA_API_KEY = apiKey
   return result
 }

@@ -1,39 +1,99 @@
 // The catalog of a store: one JSON file, replaced atomically (a crash mid-write leaves the old one), changed only
-// under its lock (read, change, write). It records; the files themselves are verified before use.
+// under its lock (read, change, write). It is input, not truth: it is parsed with a schema, an entry that fails is
+// dropped with a warning, and a file of the wrong shape or not JSON at all is rebuilt from the entries on disk
+// (each verified), so that a damaged catalog costs a re-hash, never a download.
 import * as core from '@actions/core'
 import { promises as fs } from 'node:fs'
+import { z } from 'zod'
 import { writeFileAtomic } from '../util/atomic-write.js'
+import { fileNameProblem } from '../util/safe-path.js'
 import { withLock } from './lock.js'
 
-export class Catalog<T extends object> {
-  constructor(
-    private readonly file: string,
-    private readonly empty: () => T,
-  ) {}
+export interface CatalogSpec<T> {
+  file: string
+  empty: () => T
+  /** The whole file's shape, with `entries` as any record: entries are checked one by one with `entry`. */
+  shape: z.ZodType<T>
+  entry: z.ZodType<unknown>
+  /** Rebuilds the catalog from what is on disk, when the file cannot be used. */
+  rebuild: () => Promise<T>
+  /** Checks (or makes) the directory the file lives in before it is read or written. */
+  prepare: () => Promise<unknown>
+}
+
+const warned = new Set<string>()
+function warnOnce(message: string): void {
+  if (warned.has(message)) return
+  warned.add(message)
+  core.warning(message)
+}
+
+type WithEntries = { entries: Record<string, unknown> }
+
+export class Catalog<T extends WithEntries> {
+  constructor(private readonly spec: CatalogSpec<T>) {}
+
+  get file(): string {
+    return this.spec.file
+  }
 
   async read(): Promise<T> {
-    let text: string
-    try {
-      text = await fs.readFile(this.file, 'utf8')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return this.empty()
-      throw error
-    }
-    try {
-      return { ...this.empty(), ...(JSON.parse(text) as T) }
-    } catch {
-      // Not one of our writes (they are atomic): someone edited it. The entries are re-verified from disk.
-      core.warning(`${this.file} is not valid JSON; starting a new catalog`)
-      return this.empty()
-    }
+    await this.spec.prepare()
+    const parsed = await this.parse()
+    if (parsed !== 'damaged') return parsed
+    // Rebuilt under the lock, once: the next reader finds the repaired file.
+    return await withLock(this.spec.file, `the catalog ${this.spec.file}`, async () => {
+      const again = await this.parse()
+      if (again !== 'damaged') return again
+      warnOnce(`${this.spec.file} is damaged (not JSON, or not a catalog); rebuilding it from the entries on disk`)
+      const rebuilt = await this.spec.rebuild()
+      await this.write(rebuilt)
+      return rebuilt
+    })
   }
 
   async update<R>(change: (data: T) => R): Promise<R> {
-    return await withLock(this.file, `the catalog ${this.file}`, async () => {
-      const data = await this.read()
+    await this.spec.prepare()
+    return await withLock(this.spec.file, `the catalog ${this.spec.file}`, async () => {
+      let data = await this.parse()
+      if (data === 'damaged') {
+        warnOnce(`${this.spec.file} is damaged (not JSON, or not a catalog); rebuilding it from the entries on disk`)
+        data = await this.spec.rebuild()
+      }
       const result = change(data)
-      await writeFileAtomic(this.file, `${JSON.stringify(data, null, 1)}\n`)
+      await this.write(data)
       return result
     })
+  }
+
+  private async write(data: T): Promise<void> {
+    await writeFileAtomic(this.spec.file, `${JSON.stringify(data, null, 1)}\n`)
+  }
+
+  private async parse(): Promise<T | 'damaged'> {
+    let text: string
+    try {
+      text = await fs.readFile(this.spec.file, 'utf8')
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return this.spec.empty()
+      throw error
+    }
+    let raw: unknown
+    try {
+      raw = JSON.parse(text)
+    } catch {
+      return 'damaged'
+    }
+    const whole = this.spec.shape.safeParse(raw)
+    if (!whole.success) return 'damaged'
+    const data = whole.data
+    for (const [name, entry] of Object.entries(data.entries)) {
+      const problem = fileNameProblem(name) ?? (this.spec.entry.safeParse(entry).success ? undefined : 'its record has the wrong shape')
+      if (problem) {
+        warnOnce(`${this.spec.file}: the entry ${JSON.stringify(name.slice(0, 200))} is dropped (${problem})`)
+        delete data.entries[name]
+      }
+    }
+    return data
   }
 }

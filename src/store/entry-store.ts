@@ -1,14 +1,15 @@
 // What the model store and the engine store share: a directory of entries under cache-dir, each of which appears
 // whole (renamed into place from a private work directory) or not at all; a catalog; per-entry locks; leases that
-// keep an entry in use from eviction; removal that renames an entry away before deleting it.
+// keep an entry in use from eviction; removal that renames an entry away before deleting it. Every name that
+// becomes a path here is one plain file name, and every directory is a real one (never a planted link).
 import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { processStartTime } from '../server/process-identity.js'
-import { Catalog } from './catalog.js'
-import { hasLiveLease, takeLease } from './lease.js'
+import { childPath, isRealDir, realDirIn } from '../util/safe-path.js'
+import { Catalog, type CatalogSpec } from './catalog.js'
+import { createLockedFile, hasLiveLease, holderLives, isStaleTemp, leaseContent, takeLease } from './lease.js'
 import { withLock } from './lock.js'
 
 export interface EntryRecord {
@@ -22,28 +23,58 @@ export interface EntryCatalog<R extends EntryRecord> {
   entries: Record<string, R>
 }
 
+type Sub = 'entries' | 'tmp' | 'leases' | 'locks' | '.'
+
+/** A work directory without its lock file (left by an older version) is kept this long. */
+const WORK_DIR_GRACE_MS = 60_000
+
 export class EntryStore<R extends EntryRecord, C extends EntryCatalog<R>> {
+  readonly root: string
   readonly catalog: Catalog<C>
+  private readonly checked = new Map<Sub, Promise<string>>()
 
   constructor(
-    readonly root: string,
-    emptyCatalog: () => C,
+    readonly cacheDir: string,
+    readonly storeName: string,
+    catalog: Omit<CatalogSpec<C>, 'file' | 'prepare'>,
   ) {
-    this.catalog = new Catalog(path.join(root, 'catalog.json'), emptyCatalog)
+    this.root = path.join(cacheDir, storeName)
+    this.catalog = new Catalog({ ...catalog, file: path.join(this.root, 'catalog.json'), prepare: () => this.dir('.') })
   }
 
+  /** A directory of the store, checked (real, not a link) once per run. */
+  protected async dir(sub: Sub): Promise<string> {
+    let dir = this.checked.get(sub)
+    if (!dir) {
+      dir = sub === '.' ? realDirIn(this.cacheDir, this.storeName) : realDirIn(this.cacheDir, this.storeName, sub)
+      this.checked.set(sub, dir)
+    }
+    return await dir
+  }
+
+  /** The path of entry `name`; the name must be one plain file name. */
   entryDir(name: string): string {
-    return path.join(this.root, 'entries', name)
+    return childPath(path.join(this.root, 'entries'), name, `The ${this.storeName} entry name`)
+  }
+
+  /** The names under entries/ that are real directories. */
+  async entryNames(): Promise<string[]> {
+    const entries = await this.dir('entries')
+    const names: string[] = []
+    for (const name of await fs.readdir(entries)) if (await isRealDir(path.join(entries, name))) names.push(name)
+    return names
   }
 
   /** Everything about one entry (finding, installing, evicting) happens under its lock. */
   async withEntryLock<T>(key: string, what: string, fn: () => Promise<T>): Promise<T> {
-    return await withLock(path.join(this.root, 'locks', key.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 200)), what, fn)
+    const locks = await this.dir('locks')
+    return await withLock(childPath(locks, key.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 200), 'A lock name'), what, fn)
   }
 
-  /** Marks an entry as used by a live process, so that eviction leaves it alone while that process lives. */
-  async lease(name: string, pid: number): Promise<void> {
-    await takeLease(path.join(this.root, 'leases', name), pid)
+  /** Marks an entry as used by this process and whoever inherits its leases (the server it starts). */
+  async lease(name: string): Promise<void> {
+    const leases = await this.dir('leases')
+    await takeLease(await realDirIn(leases, name))
   }
 
   async touch(name: string): Promise<void> {
@@ -54,22 +85,45 @@ export class EntryStore<R extends EntryRecord, C extends EntryCatalog<R>> {
     })
   }
 
-  /** A private directory inside the store (same filesystem, so that the final rename is atomic). */
+  /**
+   * A private directory inside the store (same filesystem, so that the final rename is atomic), with a lock file
+   * beside it that this process holds while it lives: no other job removes it as stale meanwhile.
+   */
   async newWorkDir(): Promise<string> {
     await this.removeStaleWorkDirs()
-    const dir = path.join(this.root, 'tmp', `${os.hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`)
-    await fs.mkdir(dir, { recursive: true })
+    const tmp = await this.dir('tmp')
+    const dir = path.join(tmp, `${os.hostname().replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64)}-${process.pid}-${randomBytes(4).toString('hex')}`)
+    await createLockedFile(`${dir}.lock`, leaseContent())
+    await fs.mkdir(dir)
     return dir
   }
 
-  /** Work directories of this host's processes that are gone (killed mid-way), and trash, are removed. */
+  /** Removes a work directory of this process, and its lock file. */
+  async removeWorkDir(dir: string): Promise<void> {
+    await fs.rm(dir, { recursive: true, force: true })
+    await fs.rm(`${dir}.lock`, { force: true })
+  }
+
+  /** Work directories whose process is gone (killed mid-way), and trash, are removed. */
   private async removeStaleWorkDirs(): Promise<void> {
-    const tmp = path.join(this.root, 'tmp')
+    const tmp = await this.dir('tmp')
     for (const name of await fs.readdir(tmp).catch(() => [] as string[])) {
-      const m = /^(.*)-(\d+)-[0-9a-f]{8}$/.exec(name)
-      if (name.startsWith('trash-') || (m && m[1] === os.hostname() && processStartTime(Number(m[2])) === undefined)) {
-        await fs.rm(path.join(tmp, name), { recursive: true, force: true })
+      const file = path.join(tmp, name)
+      const stat = await fs.lstat(file).catch(() => undefined)
+      if (!stat) continue
+      if (name.startsWith('trash-') || stat.isSymbolicLink()) {
+        await fs.rm(file, { recursive: true, force: true })
+        continue
       }
+      if (isStaleTemp(name, stat.mtimeMs)) await fs.rm(file, { force: true })
+      if (name.endsWith('.lock') || !stat.isDirectory()) continue
+      // The lock is renamed into place before its directory is made: a directory without one is debris.
+      const lock = `${file}.lock`
+      const lockStat = await fs.lstat(lock).catch(() => undefined)
+      const lives = lockStat?.isFile() ? await holderLives(lock, lockStat.mtimeMs) : Date.now() - stat.mtimeMs < WORK_DIR_GRACE_MS
+      if (lives) continue
+      await fs.rm(file, { recursive: true, force: true })
+      await fs.rm(lock, { force: true })
     }
   }
 
@@ -78,25 +132,34 @@ export class EntryStore<R extends EntryRecord, C extends EntryCatalog<R>> {
    * same entry there first (theirs is kept; the caller may add to it).
    */
   async publish(staged: string, name: string): Promise<boolean> {
+    await this.dir('entries')
     const dir = this.entryDir(name)
-    await fs.mkdir(path.dirname(dir), { recursive: true })
     try {
       await fs.rename(staged, dir)
       return true
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
-      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR') throw error
+      if (!(await isRealDir(dir))) {
+        // A link or a file planted under the entry's name: moved aside, never followed.
+        await this.trash(dir)
+        await fs.rename(staged, dir)
+        return true
+      }
       core.info(`Another job installed ${name} first; using its copy`)
       return false
     }
   }
 
+  private async trash(file: string): Promise<void> {
+    const trash = path.join(await this.dir('tmp'), `trash-${randomBytes(6).toString('hex')}`)
+    // rename moves a link itself, never what it points to; rm then deletes the link or the real directory.
+    if (await fs.rename(file, trash).then(() => true, () => false)) await fs.rm(trash, { recursive: true, force: true })
+  }
+
   /** Removes an entry: renamed out of the way first, so that no half-deleted entry is ever visible. */
   async remove(name: string, why: string, alsoInCatalog?: (c: C) => void): Promise<void> {
-    const trash = path.join(this.root, 'tmp', `trash-${randomBytes(6).toString('hex')}`)
-    await fs.mkdir(path.dirname(trash), { recursive: true })
-    await fs.rename(this.entryDir(name), trash).catch(() => undefined)
-    await fs.rm(trash, { recursive: true, force: true })
+    await this.trash(this.entryDir(name))
     await this.catalog.update((c) => {
       delete c.entries[name]
       alsoInCatalog?.(c)
@@ -107,7 +170,13 @@ export class EntryStore<R extends EntryRecord, C extends EntryCatalog<R>> {
   /** Removes `name` unless a live process holds a lease on it; true when it was removed. */
   async evictEntry(name: string): Promise<boolean> {
     return await this.withEntryLock(name, name, async () => {
-      if (await hasLiveLease(path.join(this.root, 'leases', name))) return false
+      if (!(await isRealDir(this.entryDir(name)))) {
+        // The catalog named something that is not an entry on disk: only the record goes.
+        await this.catalog.update((c) => void delete c.entries[name])
+        return false
+      }
+      const leases = path.join(await this.dir('leases'), name)
+      if ((await isRealDir(leases)) && (await hasLiveLease(leases))) return false
       await this.remove(name, 'cache-max-size')
       return true
     })

@@ -4,7 +4,7 @@
 // duplicate work: every writer still writes its own temporary file and renames it into place, so the store
 // stays correct on a filesystem where locking silently fails.
 import * as core from '@actions/core'
-import { mkdirSync } from 'node:fs'
+import { lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import lockfile from 'proper-lockfile'
@@ -14,6 +14,10 @@ const STALE_MS = 10_000
 
 export async function withLock<T>(lockPath: string, what: string, fn: () => Promise<T>): Promise<T> {
   mkdirSync(path.dirname(lockPath), { recursive: true })
+  // A lock is a directory this action makes; anything else under its name (a planted link) is removed, never
+  // followed: proper-lockfile would otherwise touch or remove what it points to.
+  const planted = lstatOrUndefined(`${lockPath}.lock`)
+  if (planted && (planted.isSymbolicLink() || !planted.isDirectory())) unlinkSync(`${lockPath}.lock`)
   let waitingSince: number | undefined
   let release: () => Promise<void>
   for (;;) {
@@ -41,5 +45,13 @@ export async function withLock<T>(lockPath: string, what: string, fn: () => Prom
     return await fn()
   } finally {
     await release().catch(() => undefined)
+  }
+}
+
+function lstatOrUndefined(file: string): Stats | undefined {
+  try {
+    return lstatSync(file)
+  } catch {
+    return undefined
   }
 }

@@ -2,12 +2,18 @@
 // staging directory (the service keys archives by their paths) and checked before the local store takes it;
 // saving happens in the post step, so that it never delays the server. The service is an optimisation: where it
 // is not available it is skipped with a notice, and its errors are warnings, never a failed job.
-import * as cache from '@actions/cache'
+// @actions/cache (and the Azure SDK under it) is loaded only when an entry actually goes to or comes from the
+// service: a warm run, which finds everything in the local store, never pays for loading it.
 import * as core from '@actions/core'
 import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { errorMessage } from '../errors.js'
+
+type CacheModule = typeof import('@actions/cache')
+
+let loading: Promise<CacheModule> | undefined
+const cacheModule = (): Promise<CacheModule> => (loading ??= import('@actions/cache'))
 
 export function remoteStagingDir(name: string): string {
   return path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'setup-llama-server', 'remote', name)
@@ -17,19 +23,27 @@ export function remoteCacheKey(name: string): string {
   return `setup-llama-server-${name}`
 }
 
-let noticed = false
-export function remoteCacheAvailable(): boolean {
-  if (cache.isFeatureAvailable()) return true
-  if (!noticed) {
-    core.notice('The GitHub Actions cache service is not available here; remote-cache is skipped.')
-    noticed = true
-  }
-  return false
+let available: Promise<boolean> | undefined
+export function remoteCacheAvailable(): Promise<boolean> {
+  available ??= (async () => {
+    const cache = await cacheModule()
+    // @github/local-action replaces @actions/cache with a stub that has restoreCache and saveCache only.
+    const notice =
+      typeof cache.isFeatureAvailable !== 'function'
+        ? 'The @actions/cache in use has no isFeatureAvailable (the stub of @github/local-action); remote-cache is skipped.'
+        : cache.isFeatureAvailable()
+          ? undefined
+          : 'The GitHub Actions cache service is not available here; remote-cache is skipped.'
+    if (notice) core.notice(notice)
+    return notice === undefined
+  })()
+  return available
 }
 
 /** Restores `name` into its staging directory; returns the directory, or undefined on a miss or an error. */
 export async function restoreFromRemote(name: string): Promise<string | undefined> {
-  if (!remoteCacheAvailable()) return undefined
+  if (!(await remoteCacheAvailable())) return undefined
+  const cache = await cacheModule()
   const dir = remoteStagingDir(name)
   await fs.rm(dir, { recursive: true, force: true })
   try {
@@ -46,20 +60,43 @@ export async function restoreFromRemote(name: string): Promise<string | undefine
   return undefined
 }
 
-/** Saves the directory `source` as `name` (copied to its staging directory first). */
+/**
+ * Saves the directory `source` as `name`: staged in its staging directory first, with hard links where the
+ * filesystem allows (a multi-GB model is not copied) and symbolic links followed.
+ */
 export async function saveToRemote(name: string, source: string): Promise<void> {
-  if (!remoteCacheAvailable()) return
+  if (!(await remoteCacheAvailable())) return
+  const cache = await cacheModule()
   const dir = remoteStagingDir(name)
   try {
     await fs.rm(dir, { recursive: true, force: true })
-    await fs.cp(source, dir, { recursive: true, preserveTimestamps: true })
+    await linkTree(source, dir)
     await cache.saveCache([dir], remoteCacheKey(name))
     core.info(`Saved ${name} to the GitHub Actions cache`)
   } catch (error) {
-    // Another job saved the same key first: nothing lost.
-    if ((error as Error).name === cache.ReserveCacheError.name) core.info(`${name} is already in the GitHub Actions cache`)
+    // Another job saved the same key first: nothing lost. Matched by name: the class may come from another bundle.
+    if ((error as Error).name === 'ReserveCacheError') core.info(`${name} is already in the GitHub Actions cache`)
     else core.warning(`Could not save ${name} to the GitHub Actions cache: ${errorMessage(error)}`)
   } finally {
     await fs.rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** A copy of the tree `source` at `target`, each file a hard link when possible, else a copy. */
+async function linkTree(source: string, target: string): Promise<void> {
+  await fs.mkdir(target, { recursive: true })
+  for (const entry of await fs.readdir(source, { withFileTypes: true })) {
+    const from = path.join(source, entry.name)
+    const to = path.join(target, entry.name)
+    const real = entry.isSymbolicLink() ? await fs.realpath(from) : from
+    if ((await fs.stat(real)).isDirectory()) {
+      await linkTree(real, to)
+      continue
+    }
+    try {
+      await fs.link(real, to)
+    } catch {
+      await fs.cp(real, to, { preserveTimestamps: true })
+    }
   }
 }

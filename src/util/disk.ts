@@ -1,15 +1,54 @@
 import { promises as fs } from 'node:fs'
-import { ModelError } from '../errors.js'
-import { formatBytes } from '../model/progress.js'
+import path from 'node:path'
+import { formatBytes } from './format.js'
+
+/** Free bytes for an unprivileged writer on the filesystem of `dir`, or undefined when it cannot be read. */
+export async function freeBytes(dir: string): Promise<number | undefined> {
+  try {
+    const stats = await fs.statfs(dir)
+    return stats.bavail * stats.bsize
+  } catch {
+    return undefined
+  }
+}
 
 /** Fails before a download when the filesystem of `dir` has no room for `bytes` (and a small margin). */
 export async function ensureFreeSpace(dir: string, bytes: number, what: string): Promise<void> {
-  const stats = await fs.statfs(dir)
-  const free = stats.bavail * stats.bsize
+  const free = await freeBytes(dir)
   const needed = bytes + Math.max(64 * 2 ** 20, bytes * 0.01)
-  if (free < needed) {
-    throw new ModelError(
+  if (free !== undefined && free < needed) {
+    throw new LocalWriteError(
       `Not enough disk space for ${what}: it needs ${formatBytes(needed)} (${bytes} bytes and a margin) in ${dir}, which has ${formatBytes(free)} free`,
     )
+  }
+}
+
+/** A write on this machine failed (full disk, quota, I/O error, read-only): fatal, never retried. */
+export class LocalWriteError extends Error {
+  override name = 'LocalWriteError'
+}
+
+const LOCAL_WRITE_CODES = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EFBIG', 'EACCES', 'EPERM'])
+
+export function isLocalWriteFailure(error: unknown): boolean {
+  return LOCAL_WRITE_CODES.has((error as NodeJS.ErrnoException).code ?? '')
+}
+
+/** The LocalWriteError for a failed write to `file`: the path, what the OS said, free space and what was needed. */
+export async function localWriteError(error: unknown, file: string, neededBytes: number | undefined): Promise<LocalWriteError> {
+  const code = (error as NodeJS.ErrnoException).code ?? 'error'
+  const free = await freeBytes(path.dirname(file))
+  const room = free === undefined ? '' : `; ${formatBytes(free)} free there`
+  const need = neededBytes === undefined ? '' : `, ${formatBytes(neededBytes)} needed in all`
+  return new LocalWriteError(`Could not write ${file} (${code}${room}${need}): free space on that filesystem or choose another cache-dir`)
+}
+
+/** Writes all of `data` at `position`, or throws: a short write is never taken for a whole one. */
+export async function writeFully(handle: fs.FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let done = 0
+  while (done < data.length) {
+    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done)
+    if (bytesWritten <= 0) throw Object.assign(new Error('the write made no progress'), { code: 'EIO' })
+    done += bytesWritten
   }
 }

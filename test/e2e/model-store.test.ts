@@ -61,13 +61,18 @@ describe('hf: refs', () => {
     expect(blobGetsFor(m.digest)).toHaveLength(1)
     expect(hub.requests.some((r) => r.host === 'hub' && r.path === `/${m.id}/resolve/${m.commit}/${m.file}`)).toBe(true)
 
+    // With start: false the lease is held until post; post gives it back.
+    const leases = path.join(dirs.toolCache, 'setup-llama-server', 'models', 'leases', `sha256-${m.digest.slice(7)}`)
+    expect(readdirSync(leases)).toHaveLength(1)
+    await runPost(first)
     const second = await fetchModel({ model: m.ref }, dirs)
     expect(second.errors).toEqual([])
     expect(second.outputs['model-cache-hit']).toBe('true')
     expect(second.outputs['model-path']).toBe(modelPath)
     expect(blobGetsFor(m.digest)).toHaveLength(1)
-    // Each run leases the entry for its own process; the first run's lease, dead now, was pruned by the second.
-    expect(readdirSync(path.join(dirs.toolCache, 'setup-llama-server', 'models', 'leases', `sha256-${m.digest.slice(7)}`))).toHaveLength(1)
+    // Each run leases the entry; the first run's lease, given back by its post, was pruned by the second.
+    expect(readdirSync(leases)).toHaveLength(1)
+    await runPost(second)
   })
 
   it('end to end: an hf: model served by the engine, outputs set, post stops it', async () => {
@@ -194,7 +199,8 @@ describe('hf: refs', () => {
     expect(run.errors).toEqual([])
     const first = run.outputs['model-path'] as string
     expect(path.basename(first)).toBe('model-00001-of-00003.gguf')
-    expect(readdirSync(path.dirname(first)).sort()).toEqual(['model-00001-of-00003.gguf', 'model-00002-of-00003.gguf', 'model-00003-of-00003.gguf'])
+    // The parts, and the entry's own manifest (so that a damaged catalog can be rebuilt without a download).
+    expect(readdirSync(path.dirname(first)).sort()).toEqual(['.entry.json', 'model-00001-of-00003.gguf', 'model-00002-of-00003.gguf', 'model-00003-of-00003.gguf'])
     for (const [i, name] of names.entries()) expect(readFileSync(path.join(path.dirname(first), path.basename(name))).equals(parts[i] as Buffer)).toBe(true)
   })
 
@@ -251,7 +257,8 @@ describe('the store', () => {
     expect(killed.signal).toBe('SIGKILL')
     expect(storeEntries(dirs)).toEqual([])
     const tmp = path.join(dirs.toolCache, 'setup-llama-server', 'models', 'tmp')
-    expect(readdirSync(tmp)).toHaveLength(1)
+    // Its work directory, and the lock file its process held (released by the kernel when it was killed).
+    expect(readdirSync(tmp).sort()).toEqual([expect.stringMatching(/-\d+-[0-9a-f]{8}$/), expect.stringMatching(/-\d+-[0-9a-f]{8}\.lock$/)])
     const next = await fetchModel({ model: m.ref }, dirs)
     expect(next.errors).toEqual([])
     // The killed job's lock was still there; it went stale and was taken over.
@@ -319,7 +326,7 @@ describe('the store', () => {
     // a is served (its server holds a lease), then b and c are fetched with a limit that fits about one model.
     const serving = await runMain({ dirs, inputs: { model: a!.ref, 'hf-endpoint': hub.endpoint, 'llama-server-path': fakeServer } })
     expect(serving.errors).toEqual([])
-    await fetchModel({ model: b!.ref }, dirs)
+    await runPost(await fetchModel({ model: b!.ref }, dirs))
     const last = await fetchModel({ model: c!.ref, 'cache-max-size': '400K' }, dirs)
     expect(last.errors).toEqual([])
     const left = storeEntries(dirs).sort()

@@ -212,7 +212,7 @@ describe('failures', () => {
 
   it('a missing model file fails naming the input and the path', async () => {
     const run = await runMain({ inputs: { model: 'file:/nonexistent/m.gguf', 'llama-server-path': fakeServer } })
-    expect(run.errors).toEqual([`Input 'model': the model file /nonexistent/m.gguf cannot be read (ENOENT)`])
+    expect(run.errors).toEqual([`Input 'model': the model file /nonexistent/m.gguf does not exist; expected an existing GGUF file (a path relative to GITHUB_WORKSPACE, or absolute)`])
   })
 
   it('a model-digest that does not match fails with both digests', async () => {

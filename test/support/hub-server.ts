@@ -122,10 +122,13 @@ export class HubServer {
     const fault = req.method === 'GET' ? this.blobFaults.shift() : undefined
     if (fault?.kind === 'status') return this.fail(req, res, 'blob', fault.status, undefined, fault.retryAfter)
     let start = 0
-    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '')
+    // As CDNs do: blobs carry their digest as a strong ETag; If-Range that does not match gets the whole file.
+    const etag = blob ? `"${blob[1]}"` : plain?.etag
+    const ifRange = req.headers['if-range']
+    const range = ifRange === undefined || ifRange === etag ? /^bytes=(\d+)-$/.exec(req.headers.range ?? '') : null
     if (range) start = Number(range[1])
     const headers: Record<string, string> = { 'Accept-Ranges': 'bytes', 'Content-Length': String(body.length - start) }
-    if (plain?.etag) headers.ETag = plain.etag
+    if (etag) headers.ETag = etag
     if (range) headers['Content-Range'] = `bytes ${start}-${body.length - 1}/${body.length}`
     const status = range ? 206 : 200
     res.writeHead(status, headers)

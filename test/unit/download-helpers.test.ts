@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { splitPartNames } from '../../src/model/fetch.js'
-import { formatBytes, formatDuration, progressLine } from '../../src/model/progress.js'
-import { redactUrl, retryAfterMs } from '../../src/util/http.js'
+import { progressLine } from '../../src/model/progress.js'
+import { formatBytes, formatDuration } from '../../src/util/format.js'
+import { redactUrl, retryAfterMs } from '../../src/http/request.js'
 
 describe('progressLine', () => {
   it('gives bytes, percent, rate and ETA', () => {

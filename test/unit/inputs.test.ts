@@ -135,7 +135,7 @@ describe('parseInputs names the input, the value and what it expected', () => {
     [{ start: 'yes' }, `Input 'start' is "yes": expected 'true' or 'false'.`],
     [{ backend: 'metal' }, `Input 'backend' is "metal": expected one of 'auto', 'cpu', 'cuda', 'vulkan', 'hip'.`],
     [{ 'model-digest': 'sha256:ABC' }, `Input 'model-digest' is "sha256:ABC": expected sha256:<64 lowercase hex digits>.`],
-    [{ 'cache-max-size': '200X' }, `Input 'cache-max-size' is "200X": expected a size such as 200G, 512M or 1.5T (powers of 1024).`],
+    [{ 'cache-max-size': '200X' }, `Input 'cache-max-size' is "200X": expected a size of at least one byte, such as 200G, 512M or 1.5T (powers of 1024).`],
     [{ 'gpu-layers': '-1' }, `Input 'gpu-layers' is "-1": expected a whole number from 0 to 100000.`],
     [{ devices: '0,0' }, `Input 'devices' is "0,0": expected GPU indices separated by commas, each once, e.g. 0,1.`],
     [{ host: 'bad host' }, `Input 'host' is "bad host": expected an IP address or a host name.`],

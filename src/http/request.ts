@@ -1,0 +1,147 @@
+// Requests as the action makes them to remote servers: redirects followed by hand, so that a token only ever goes
+// to the origin it is for and a redirect can only lead to http(s); retries of what can succeed on retry (408, 429,
+// 5xx, dropped or stalled connections), honouring Retry-After.
+import * as core from '@actions/core'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { discard, NetworkError, send, type HttpResponse } from './client.js'
+
+/** A bearer token and the one origin it may be sent to. */
+export interface Credential {
+  origin: string
+  token: string
+}
+
+export class RetryableError extends Error {
+  override name = 'RetryableError'
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message)
+  }
+}
+
+/** An answer that is final: retrying cannot change it (a redirect to a non-HTTP URL, too many redirects). */
+export class RequestError extends Error {
+  override name = 'RequestError'
+}
+
+export class HttpStatusError extends Error {
+  override name = 'HttpStatusError'
+  constructor(
+    readonly url: string,
+    readonly status: number,
+    readonly response: Pick<HttpResponse, 'header'>,
+  ) {
+    super(`HTTP ${status} from ${redactUrl(url)}`)
+  }
+}
+
+/** A URL for logs and errors: no query string (signed URLs carry credentials there) and no user info. */
+export function redactUrl(url: string): string {
+  const u = URL.parse(url)
+  if (!u) return '(invalid URL)'
+  return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`
+}
+
+export interface RequestOptions {
+  method?: 'GET' | 'HEAD'
+  headers?: Record<string, string>
+  credential?: Credential
+  /** Stop at the first redirect to another origin and return it (its headers are the answer). */
+  stopAtCrossOriginRedirect?: boolean
+  /** Milliseconds without an answer, or without a byte of the body, before the attempt is given up. */
+  timeoutMs: number
+}
+
+const MAX_REDIRECTS = 10
+
+/** One request, redirects followed by hand: Authorization goes to the credential's origin only. */
+export async function request(url: string, options: RequestOptions): Promise<HttpResponse & { url: string }> {
+  let current = url
+  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+    const origin = new URL(current).origin
+    const headers: Record<string, string> = { 'accept-encoding': 'identity', ...options.headers }
+    if (options.credential && options.credential.origin === origin) headers.authorization = `Bearer ${options.credential.token}`
+    let response: HttpResponse
+    try {
+      response = await send(current, { method: options.method, headers, timeoutMs: options.timeoutMs })
+    } catch (error) {
+      if (!(error instanceof NetworkError)) throw error
+      throw new RetryableError(`could not reach ${redactUrl(current)} (${error.message})`)
+    }
+    const location = response.header('location')
+    if (response.status >= 300 && response.status < 400 && location) {
+      await discard(response)
+      const next = URL.parse(location, current)
+      if (!next || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
+        throw new RequestError(`${redactUrl(current)} redirected to ${next ? `a ${next.protocol} URL` : 'an invalid URL'}; only http(s) redirects are followed`)
+      }
+      if (options.stopAtCrossOriginRedirect && next.origin !== origin) return { ...response, url: current }
+      current = next.href
+      continue
+    }
+    // 501 and 505 say the server does not support the request: asking again cannot help.
+    if (response.status === 408 || response.status === 429 || (response.status >= 500 && response.status !== 501 && response.status !== 505)) {
+      await discard(response)
+      throw new RetryableError(`HTTP ${response.status} from ${redactUrl(current)}`, retryAfterMs(response.header('retry-after')))
+    }
+    return { ...response, url: current }
+  }
+  throw new RequestError(`more than ${MAX_REDIRECTS} redirects from ${redactUrl(url)}`)
+}
+
+/** Retry-After is seconds or an HTTP date. */
+export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined
+  if (/^\d+$/.test(value.trim())) return Number(value) * 1000
+  const date = Date.parse(value)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
+}
+
+export interface RetryPolicy {
+  attempts: number
+  baseDelayMs: number
+  maxDelayMs: number
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 1_000, maxDelayMs: 60_000 }
+
+/** Thrown when every attempt failed: how many were made, and the last reason. */
+export class RetriesExhaustedError extends Error {
+  override name = 'RetriesExhaustedError'
+}
+
+/**
+ * Runs `fn` until it succeeds, retrying RetryableError with exponential backoff or the server's Retry-After.
+ * `progress` (bytes so far, say) resets the count when an attempt moved forward: a long download on a flaky
+ * link may drop many times, as long as each attempt gets further.
+ */
+export async function withRetries<T>(
+  what: string,
+  fn: () => Promise<T>,
+  policy: RetryPolicy = DEFAULT_RETRY,
+  progress?: () => string | number,
+): Promise<T> {
+  let mark = progress?.()
+  let tries = 0
+  for (let attempt = 1; ; attempt++) {
+    tries++
+    try {
+      return await fn()
+    } catch (error) {
+      if (progress && progress() !== mark) {
+        mark = progress()
+        attempt = 1
+      }
+      if (!(error instanceof RetryableError)) throw error
+      if (attempt >= policy.attempts) {
+        const got = progress ? `; it got as far as ${progress()}` : ''
+        throw new RetriesExhaustedError(`${what} failed after ${tries} ${tries === 1 ? 'try' : 'tries'} (${attempt} in a row without progress)${got}: ${error.message}`)
+      }
+      const delay = Math.min(policy.maxDelayMs, error.retryAfterMs ?? policy.baseDelayMs * 2 ** (attempt - 1))
+      core.info(`${what}: ${error.message}; retrying in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${policy.attempts})`)
+      await sleep(delay)
+    }
+  }
+}
