@@ -82,6 +82,8 @@ export function parseLoadedObjects(output: string): string[] {
 
 export class RememberedOutputs {
   private known: Promise<ProgramsFile> | undefined
+  /** This instance's writes, one after the other (cc, c++ and nvcc are asked at once). */
+  private writing: Promise<unknown> = Promise.resolve()
 
   /** `prepare` checks (or makes) the file's directory before it is read or written, as a store's catalog does. */
   constructor(
@@ -119,15 +121,19 @@ export class RememberedOutputs {
   }
 
   /**
-   * No lock: two jobs writing at once lose one record, and the loser's program runs again next time. Records
-   * of programs that are gone (an engine removed from the store) are dropped on the way.
+   * No lock between processes: two jobs writing at once lose one record, and the loser's program runs again next
+   * time. Records of programs that are gone (an engine removed from the store) are dropped on the way.
    */
   private async remember(key: string, record: Remembered): Promise<void> {
-    const data = await this.read()
-    data.programs[key] = record
-    for (const [k, r] of Object.entries(data.programs)) if ((await identity(r.snapshot.program[0])) === 'missing') delete data.programs[k]
-    await writeFileAtomic(this.file, `${JSON.stringify(data, null, 1)}\n`)
-    this.known = Promise.resolve(data)
+    const write = this.writing.then(async () => {
+      const data = await this.read()
+      data.programs[key] = record
+      for (const [k, r] of Object.entries(data.programs)) if ((await identity(r.snapshot.program[0])) === 'missing') delete data.programs[k]
+      await writeFileAtomic(this.file, `${JSON.stringify(data, null, 1)}\n`)
+      this.known = Promise.resolve(data)
+    })
+    this.writing = write.catch(() => undefined)
+    await write
   }
 }
 

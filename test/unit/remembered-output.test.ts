@@ -34,6 +34,14 @@ describe('RememberedOutputs', () => {
     expect(runs()).toBe(1)
   })
 
+  it('remembers every program when several are asked at once', async () => {
+    const file = path.join(dir, 'programs.json')
+    const outputs = new RememberedOutputs(file)
+    await Promise.all(['-a', '-b', '-c', '-d'].map((arg) => outputs.output(program, [arg], options)))
+    await Promise.all(['-a', '-b', '-c', '-d'].map((arg) => new RememberedOutputs(file).output(program, [arg], options)))
+    expect(runs()).toBe(4)
+  })
+
   it('runs it again when the program changed, even at the same path with the same size and mtime', async () => {
     const file = path.join(dir, 'programs.json')
     await new RememberedOutputs(file).output(program, ['--version'], options)
