@@ -20,7 +20,7 @@ import { missingTools, missingToolsMessage } from './preflight.js'
 import type { ProvisionedEngine } from './provisioned.js'
 import { resolveCommit } from './ref.js'
 import { EngineStore, MANIFEST, readManifest } from './store.js'
-import { findGit, probeToolchain } from './toolchain.js'
+import { probeToolchain } from './toolchain.js'
 
 /** The user's binary, checked; or what to look up in the store and build when it is not there. */
 export type EnginePlan = { mode: 'binary'; engine: ProvisionedEngine } | { mode: 'source'; plan: BuildPlan }
@@ -63,10 +63,11 @@ export async function provisionEngine(inputs: EngineInputs, planned: EnginePlan)
 
 /** Preflight, backend, CUDA architectures, commit and cache key, before anything slow. */
 async function planBuild(inputs: EngineInputs, store: EngineStore, gpuQuery: Promise<GpuInfo[]>): Promise<BuildPlan> {
-  // git asks the remote for the commit first: it runs while the rest is probed, nvidia-smi answers and the model
-  // is looked up. (Without git, the preflight below says so.)
-  const resolving = findGit().then((git) => (git ? resolveCommit(git, inputs.llamaCppRepo, inputs.llamaCppRef) : undefined))
-  resolving.catch(() => undefined) // awaited below, unless the preflight fails first
+  // git asks the remote for the commit before anything else (the git on PATH, the one the probe finds): it runs
+  // while the rest is probed, nvidia-smi answers and the model is looked up. Without git, the preflight below
+  // says so before this failure is looked at.
+  const resolving = resolveCommit('git', inputs.llamaCppRepo, inputs.llamaCppRef)
+  resolving.catch(() => undefined)
   const tc = await probeToolchain(process.env, store.outputs)
   const gpus = await gpuQuery
   const { backend, reason } = chooseBackend(inputs.backend, gpus, tc.nvcc)
@@ -77,8 +78,7 @@ async function planBuild(inputs: EngineInputs, store: EngineStore, gpuQuery: Pro
   if (backend === 'cuda' && !cudaArchitectures) {
     throw new EngineError(`No GPU reported a compute capability to build for: set '${Input.CudaArchitectures}' (e.g. 89 for an L4, 90 for an H100)`)
   }
-  // (Should git have appeared between the two lookups, the probe's is asked.)
-  const { commit, fetchRef } = (await resolving) ?? (await resolveCommit(tc.git as string, inputs.llamaCppRepo, inputs.llamaCppRef))
+  const { commit, fetchRef } = await resolving
   core.info(`llama.cpp ${inputs.llamaCppRef} is commit ${commit}`)
   const material: KeyMaterial = {
     recipe: ENGINE_RECIPE_VERSION,

@@ -52,16 +52,12 @@ export function parseNvccVersion(output: string): string | undefined {
   return /release (\d+\.\d+)/.exec(output)?.[1]
 }
 
-export async function findGit(): Promise<string | undefined> {
-  return await firstFound(['git'])
-}
-
 export async function probeToolchain(env: NodeJS.ProcessEnv, outputs: RememberedOutputs): Promise<Toolchain> {
   const cudaRoots = [env.CUDA_PATH, env.CUDA_HOME, '/usr/local/cuda', '/opt/cuda'].filter((r): r is string => !!r)
   const vulkanSdk = env.VULKAN_SDK
   // Independent lookups, side by side.
   const [git, cmake, cc, cxx, ninja, make, ccache, nvcc, vulkanHeader, glslc, hipcc] = await Promise.all([
-    findGit(),
+    firstFound(['git']),
     firstFound(['cmake']),
     firstFound([env.CC, 'cc', 'gcc', 'clang']),
     firstFound([env.CXX, 'c++', 'g++', 'clang++']),
