@@ -25,8 +25,8 @@ const git = (repo: string, args: string[], env: Record<string, string> = {}, inp
   execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, input, maxBuffer: 1 << 28 }).trim()
 
 /** A bare copy of the test repository with one more commit on v0.5.0 that changes NEARBY_CHANGES; its SHA. */
-function repositoryWithNearbyCommit(repo: string): string {
-  const index = path.join(DIR, 'index')
+export function repositoryWithNearbyCommit(repo: string): string {
+  const index = path.join(repo, 'nearby-index')
   const env = { GIT_INDEX_FILE: index, GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'bench@localhost', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'bench@localhost' }
   git(repo, ['read-tree', 'v0.5.0'], env)
   for (const [file, from, to] of NEARBY_CHANGES) {
@@ -37,7 +37,10 @@ function repositoryWithNearbyCommit(repo: string): string {
   }
   const tree = git(repo, ['write-tree'], env)
   rmSync(index, { force: true })
-  return git(repo, ['commit-tree', tree, '-p', 'v0.5.0^{commit}', '-m', 'A nearby commit: two messages reworded'], env)
+  const commit = git(repo, ['commit-tree', tree, '-p', 'v0.5.0^{commit}', '-m', 'A nearby commit: two messages reworded'], env)
+  // On a branch, as upstream commits are: a remote serves what its refs reach.
+  git(repo, ['update-ref', 'refs/heads/nearby', commit])
+  return commit
 }
 
 function ccacheStats(cacheDir: string): string {
