@@ -122,6 +122,7 @@ async function run(ctx: BenchContext): Promise<Section[]> {
       ),
     ],
     tables: [breakdownTable(breakdown, median(samples.hand)), programsTable(breakdown)],
+    notes: WARM_PATH_NOTES,
   }
   const post: Section = {
     id: 'post',
@@ -138,6 +139,26 @@ async function run(ctx: BenchContext): Promise<Section[]> {
   }
   return [warm, post]
 }
+
+/** What the warm path no longer does, what each saving rests on, and what is left (see the tables for how much). */
+const WARM_PATH_NOTES = [
+  '`--version` of cc, c++, nvcc and llama-server is not run when nothing it rests on changed: the answer is remembered in ' +
+    '`cache-dir/engines/programs.json` with the program\'s path and identity (device, inode, size, mtime and ctime in ns), its ' +
+    "directory, the host and boot id, /etc/ld.so.cache, LD_LIBRARY_PATH and, for llama-server, every library ldd resolves. " +
+    '`verify: full` and a newly installed engine always run it. The tools are still looked up on PATH on every run.',
+  '`git ls-remote` still runs for a tag or branch on every run: a tag can move (a test moves one), so only a full SHA skips ' +
+    'it. It starts first, with execFile, and runs while the model is looked up; so does nvidia-smi.',
+  '`nvidia-smi` is not started for `backend: cpu` (no GPU is used); for every other backend it can decide the backend, the ' +
+    'CUDA architectures, the free memory or the handoff, and runs as before, beside the model lookup.',
+  "nvcc's host-compiler compile runs before a build only: a cache hit compiles nothing.",
+  '/health is polled every 5 ms for the first 2 s, then every 25 ms (was 25 ms throughout).',
+  'Kept: the engine entry lock, the manifest and size checks of every engine file, the model store\'s identity checks, the ' +
+    'leases, and the ls-remote of a tag or branch.',
+  'Left, outside the engine: Node itself; loading the bundle (@actions/cache is no longer in it; Node\'s compile cache, ' +
+    '`module.enableCompileCache()` in the entry point, would take about a third off what is left); the model lookup, which ' +
+    "parses the whole GGUF header (the tokenizer's 32,000 strings here, 150,000 and more in real models) on every run; the " +
+    "leases' `flock` processes in the engine lookup; and the process's exit.",
+]
 
 function medianByName(runs: [string, number][][]): Map<string, number> {
   const names = [...new Set(runs.flatMap((r) => r.map(([n]) => n)))]
