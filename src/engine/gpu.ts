@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import type { GpuInfo } from '../handoff.js'
+import type { Backend } from '../inputs.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -35,6 +36,14 @@ export async function queryNvidiaGpus(nvidiaSmi = 'nvidia-smi'): Promise<GpuInfo
     // No nvidia-smi, or no driver: no NVIDIA GPU to use.
     return []
   }
+}
+
+/**
+ * The GPUs, where they can matter: every backend but cpu reads them (auto to choose, cuda for its architectures
+ * and free memory, all of them for the handoff). backend: cpu uses none, so nvidia-smi is not started for it.
+ */
+export async function gpusFor(backend: Backend): Promise<GpuInfo[]> {
+  return backend === 'cpu' ? [] : await queryNvidiaGpus()
 }
 
 /** `8.9` → `89`: the CMAKE_CUDA_ARCHITECTURES value of each distinct compute capability, sorted. */

@@ -1,5 +1,7 @@
 // The engine inputs into a llama-server binary that runs here: the user's binary as it is, or llama.cpp built at
 // a pinned commit for the chosen backend, once per cache key, kept in the engine store (and the remote cache).
+// In two parts: the plan (the binary's check, or tools, backend, commit and key), which needs nothing from the
+// model and so runs while the model is looked up; then the store, the remote cache or a build.
 import * as core from '@actions/core'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
@@ -19,17 +21,25 @@ import type { ProvisionedEngine } from './provisioned.js'
 import { resolveCommit } from './ref.js'
 import { EngineStore, MANIFEST, readManifest } from './store.js'
 import { probeToolchain } from './toolchain.js'
-import { checkNvccHostCompiler } from './cuda.js'
 
-export async function provisionEngine(inputs: EngineInputs, gpus: GpuInfo[]): Promise<ProvisionedEngine> {
+/** The user's binary, checked; or what to look up in the store and build when it is not there. */
+export type EnginePlan = { mode: 'binary'; engine: ProvisionedEngine } | { mode: 'source'; plan: BuildPlan }
+
+export async function planEngine(inputs: EngineInputs, gpus: Promise<GpuInfo[]>): Promise<EnginePlan> {
+  const store = new EngineStore(inputs.cacheDir)
   if (inputs.llamaServerPath !== undefined) {
     // A given binary's backend cannot be asked; auto assumes what the machine has.
-    const backend: BuiltBackend = inputs.backend !== 'auto' ? inputs.backend : gpus.length ? 'cuda' : 'cpu'
-    const engine = await useExistingBinary(inputs.llamaServerPath, backend)
+    const backend: BuiltBackend = inputs.backend !== 'auto' ? inputs.backend : (await gpus).length ? 'cuda' : 'cpu'
+    const engine = await useExistingBinary(inputs.llamaServerPath, backend, store.outputs, inputs.verify)
     core.info(`Engine: ${engine.path} (version ${engine.version}, given by '${Input.LlamaServerPath}')`)
-    return engine
+    return { mode: 'binary', engine }
   }
-  const plan = await planBuild(inputs, gpus)
+  return { mode: 'source', plan: await planBuild(inputs, store, gpus) }
+}
+
+export async function provisionEngine(inputs: EngineInputs, planned: EnginePlan): Promise<ProvisionedEngine> {
+  if (planned.mode === 'binary') return planned.engine
+  const { plan } = planned
   const { key, backend } = plan
   const commit = plan.material.commit
   const store = new EngineStore(inputs.cacheDir)
@@ -52,20 +62,23 @@ export async function provisionEngine(inputs: EngineInputs, gpus: GpuInfo[]): Pr
 }
 
 /** Preflight, backend, CUDA architectures, commit and cache key, before anything slow. */
-async function planBuild(inputs: EngineInputs, gpus: GpuInfo[]): Promise<BuildPlan> {
-  const tc = await probeToolchain(process.env)
+async function planBuild(inputs: EngineInputs, store: EngineStore, gpuQuery: Promise<GpuInfo[]>): Promise<BuildPlan> {
+  // git asks the remote for the commit before anything else (the git on PATH, the one the probe finds): it runs
+  // while the rest is probed, nvidia-smi answers and the model is looked up. Without git, the preflight below
+  // says so before this failure is looked at.
+  const resolving = resolveCommit('git', inputs.llamaCppRepo, inputs.llamaCppRef)
+  resolving.catch(() => undefined)
+  const tc = await probeToolchain(process.env, store.outputs)
+  const gpus = await gpuQuery
   const { backend, reason } = chooseBackend(inputs.backend, gpus, tc.nvcc)
   core.info(`Backend: ${reason}`)
   const missing = missingTools(backend, tc)
   if (missing.length) throw new EngineError(missingToolsMessage(backend, missing))
   const cudaArchitectures = backend === 'cuda' ? (inputs.cudaArchitectures ?? cudaArchitecturesOf(gpus)) : undefined
-  if (backend === 'cuda') {
-    if (!cudaArchitectures) {
-      throw new EngineError(`No GPU reported a compute capability to build for: set '${Input.CudaArchitectures}' (e.g. 89 for an L4, 90 for an H100)`)
-    }
-    await checkNvccHostCompiler(tc.nvcc as string)
+  if (backend === 'cuda' && !cudaArchitectures) {
+    throw new EngineError(`No GPU reported a compute capability to build for: set '${Input.CudaArchitectures}' (e.g. 89 for an L4, 90 for an H100)`)
   }
-  const { commit, fetchRef } = await resolveCommit(tc.git as string, inputs.llamaCppRepo, inputs.llamaCppRef)
+  const { commit, fetchRef } = await resolving
   core.info(`llama.cpp ${inputs.llamaCppRef} is commit ${commit}`)
   const material: KeyMaterial = {
     recipe: ENGINE_RECIPE_VERSION,

@@ -11,6 +11,7 @@ import { sha256File } from '../util/hash.js'
 import { readSmallFile } from '../util/read-file.js'
 import { childPath } from '../util/safe-path.js'
 import type { KeyMaterial } from './plan.js'
+import { RememberedOutputs } from './remembered-output.js'
 import { engineVersion } from './version.js'
 
 export interface EngineFile {
@@ -59,6 +60,9 @@ function entryFile(dir: string, rel: string): string {
 }
 
 export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
+  /** What engines (and compilers) said when asked their version, kept beside the entries. */
+  readonly outputs: RememberedOutputs
+
   constructor(cacheDir: string) {
     const empty = (): EngineCatalog => ({ version: 1, entries: {} })
     super(cacheDir, 'engines', {
@@ -68,6 +72,7 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
       // Entries carry their manifests: find() records each again, verified, when it is next used.
       rebuild: async () => empty(),
     })
+    this.outputs = new RememberedOutputs(path.join(this.root, 'programs.json'), () => this.dir('.'))
   }
 
   /** The verified engine for `key`, or undefined; one that fails verification is removed with a warning. */
@@ -85,7 +90,7 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
     let version: string | undefined
     if (!problem) {
       try {
-        version = await engineVersion(path.join(dir, BINARY))
+        version = await engineVersion(path.join(dir, BINARY), this.outputs, verify)
       } catch (error) {
         core.warning(`The cached engine ${key} does not run here (${(error as Error).message}); building it again.`)
       }
@@ -112,7 +117,7 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
     const binary = path.join(this.entryDir(manifest.key), BINARY)
     let version: string
     try {
-      version = await engineVersion(binary)
+      version = await engineVersion(binary, this.outputs, 'full')
     } catch (error) {
       await this.remove(manifest.key, 'it does not run from the store')
       throw new EngineError(`The built llama-server does not run from the store, so it is not relocatable: ${(error as Error).message}`)

@@ -2,7 +2,7 @@
 // CMake, the llama-server target, install into the store); the source is the engine TEST DOUBLE's, so that each
 // build takes seconds. test/e2e/llama-cpp.test.ts builds the real llama.cpp.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { CacheServiceDouble } from '../support/cache-service.js'
@@ -111,6 +111,47 @@ describe('building from source', () => {
     expect(byBranch.outputs['engine-commit']).toBe(source.commit)
     expect(bySha.outputs['engine-commit']).toBe(source.commit)
     expect(bySha.outputs['engine-cache-hit']).toBe('true')
+  })
+
+  it('a tag that moved is followed: git ls-remote asks on every run, and the new commit is built', async () => {
+    const dirs = jobDirs()
+    const moving = fakeEngineRepo(path.join(dirs.root, 'moving'))
+    const first = await provision(dirs, { 'llama-cpp-repo': moving.repo })
+    expect(first.outputs['engine-commit']).toBe(moving.commit)
+    const git = (...args: string[]) => execFileSync('git', ['-C', moving.repo, ...args], { encoding: 'utf8', env: GIT_ENV }).trim()
+    git('commit', '-q', '--allow-empty', '-m', 'a fix, released under the same tag')
+    git('tag', '-f', 'v1.0')
+    const moved = await provision(dirs, { 'llama-cpp-repo': moving.repo })
+    expect(moved.errors).toEqual([])
+    expect(moved.outputs['engine-commit']).toBe(git('rev-parse', 'HEAD'))
+    expect(moved.outputs['engine-cache-hit']).toBe('false')
+  })
+
+  it('asks the compilers their version once, and again when one changed at the same path: the key follows it', async () => {
+    const dirs = jobDirs()
+    // A `cc` first on PATH that counts how often it is asked its version and hands compiling to the real one.
+    const bin = path.join(dirs.root, 'compilers')
+    mkdirSync(bin)
+    const asked = path.join(dirs.root, 'asked')
+    writeFileSync(asked, '')
+    const compiler = (version: string) => {
+      writeFileSync(path.join(bin, 'cc'), `#!/bin/sh\nif [ "$1" = --version ]; then printf x >> ${asked}; echo "cc (wrapper) ${version}"; exit 0; fi\nexec gcc "$@"\n`)
+      chmodSync(path.join(bin, 'cc'), 0o755)
+    }
+    compiler('1.0')
+    const env = { PATH: `${bin}:${process.env.PATH}` }
+    const key = (run: MainRun) => /Engine cache key: (\S+)/.exec(run.stdout)?.[1]
+    const first = await provision(dirs, {}, env)
+    expect(first.errors).toEqual([])
+    expect(first.stdout).toContain('"cc":"cc (wrapper) 1.0"')
+    const warm = await provision(dirs, {}, env)
+    expect([key(warm), warm.outputs['engine-cache-hit'], readFileSync(asked, 'utf8').length]).toEqual([key(first), 'true', 1])
+    compiler('2.0')
+    const changed = await provision(dirs, {}, env)
+    expect(changed.stdout).toContain('"cc":"cc (wrapper) 2.0"')
+    expect(key(changed)).not.toBe(key(first))
+    expect(changed.outputs['engine-cache-hit']).toBe('false')
+    expect(readFileSync(asked, 'utf8').length).toBe(2)
   })
 
   it('an unknown ref fails naming the input, before any build', async () => {

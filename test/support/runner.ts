@@ -51,6 +51,9 @@ export interface StepResult {
   summary: string
   /** The `::error::` messages the step printed (core.setFailed prints one). */
   errors: string[]
+  /** When the step's process was spawned and when its pipes closed (ms since the epoch; the bench times steps). */
+  spawnedAt: number
+  closedAt: number
 }
 
 export interface MainOptions {
@@ -143,6 +146,7 @@ async function runStep(
   }
   for (const file of [env.GITHUB_OUTPUT, env.GITHUB_STATE, env.GITHUB_STEP_SUMMARY]) writeFileSync(file, '')
   const script = path.join(ROOT, actionYml().runs[entry])
+  const spawnedAt = performance.timeOrigin + performance.now()
   const [command = process.execPath, ...prefix] = [...(options.launcher ?? []), process.execPath]
   const child = spawn(command, [...prefix, script], { env, cwd: dirs.workspace, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
@@ -176,6 +180,7 @@ async function runStep(
   })
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const timeoutMs = options.timeoutMs ?? 60_000
+  let closedAt = 0
   const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
@@ -183,6 +188,7 @@ async function runStep(
     }, timeoutMs)
     // 'close', not 'exit': a step is over when its pipes are closed, and a child left holding them would hang it.
     child.once('close', (c, s) => {
+      closedAt = performance.timeOrigin + performance.now()
       clearTimeout(timer)
       clearTimeout(cancelTimer)
       resolve({ code: c, signal: s })
@@ -198,6 +204,8 @@ async function runStep(
     state: parseFileCommands(readFileSync(env.GITHUB_STATE, 'utf8')),
     summary: readFileSync(env.GITHUB_STEP_SUMMARY, 'utf8'),
     errors: [...stdout.matchAll(/^::error::(.*)$/gm)].map((m) => decodeCommandData(m[1] ?? '')),
+    spawnedAt,
+    closedAt,
   }
 }
 
