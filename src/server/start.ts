@@ -4,13 +4,14 @@ import os from 'node:os'
 import path from 'node:path'
 import { Input, STOP_GRACE_MS } from '../constants.js'
 import { ServerError } from '../errors.js'
+import type { Placement } from '../gpu/placement.js'
 import type { ActionInputs } from '../inputs.js'
 import { saveServerState } from '../state.js'
+import { withoutActionSecrets } from '../util/child-env.js'
 import { httpUrl, localAddress, serverArgv } from './argv.js'
 import { waitForHealth } from './health.js'
 import { launchServer } from './launch.js'
 import { logTail } from './log-tail.js'
-import type { Placement } from './placement.js'
 import { findFreePort, portIsFree } from './port.js'
 import { stopProcessGroup } from './stop.js'
 
@@ -54,7 +55,7 @@ export async function startServer(binary: string, modelPath: string, inputs: Ser
 }
 
 async function startOnce(binary: string, modelPath: string, inputs: ServerInputs, placement: Placement, port: number, logPath: string, inherit: number[]): Promise<RunningServer> {
-  const argv = serverArgv({ modelPath, host: inputs.host, port, ctxSize: inputs.ctxSize, gpuLayers: placement.gpuLayers, parallel: inputs.parallel, extra: inputs.serverArgs })
+  const argv = serverArgv({ modelPath, host: inputs.host, port, ctxSize: inputs.ctxSize, gpuLayers: placement.gpuLayers, parallel: inputs.parallel, placement: placement.args, extra: inputs.serverArgs })
   core.info(`Starting ${binary} ${argv.join(' ')}`)
   const startedAt = new Date().toISOString()
   const launched = launchServer(binary, argv, { ...serverEnv(process.env, inputs.apiKey), ...placement.env }, logPath, inherit)
@@ -88,11 +89,7 @@ async function startOnce(binary: string, modelPath: string, inputs: ServerInputs
  * hold secrets, and its service tokens), plus the API key, which llama-server reads from LLAMA_API_KEY.
  */
 export function serverEnv(env: NodeJS.ProcessEnv, apiKey: string | undefined): NodeJS.ProcessEnv {
-  const result: NodeJS.ProcessEnv = {}
-  for (const [name, value] of Object.entries(env)) {
-    if (/^(INPUT_|STATE_)/.test(name) || /^ACTIONS_(RUNTIME_TOKEN|ID_TOKEN_REQUEST_TOKEN)$/.test(name)) continue
-    result[name] = value
-  }
+  const result = withoutActionSecrets(env)
   if (apiKey) result.LLAMA_API_KEY = apiKey
   return result
 }

@@ -33,10 +33,14 @@ function bootId(): string {
   return bootIdCache
 }
 
-/** Runs `flock -x -n 3` on `fd`: true when the lock was taken (the descriptor's description now holds it). */
-async function tryLock(fd: number): Promise<boolean | undefined> {
+/**
+ * Runs `flock -x` on `fd`, waiting up to `waitSeconds` (0: not at all): true when the lock was taken (the
+ * descriptor's description now holds it), false when another holds it, undefined when there is no flock(1).
+ */
+export async function tryLock(fd: number, waitSeconds = 0): Promise<boolean | undefined> {
   return await new Promise((resolve) => {
-    const child = spawn('flock', ['-x', '-n', '3'], { stdio: ['ignore', 'ignore', 'ignore', fd] })
+    const wait = waitSeconds > 0 ? ['-w', String(waitSeconds)] : ['-n']
+    const child = spawn('flock', ['-x', ...wait, '3'], { stdio: ['ignore', 'ignore', 'ignore', fd] })
     child.once('error', () => resolve(undefined)) // no flock(1): the lock cannot be used
     child.once('exit', (code) => resolve(code === 0 ? true : code === 1 ? false : undefined))
   })
