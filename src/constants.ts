@@ -27,6 +27,7 @@ export const Input = {
   ApiKey: 'api-key',
   Devices: 'devices',
   GpuPolicy: 'gpu-policy',
+  GpuWaitTimeout: 'gpu-wait-timeout',
   HealthTimeout: 'health-timeout',
   NetworkTimeout: 'network-timeout',
   HandoffPath: 'handoff-path',

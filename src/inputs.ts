@@ -50,8 +50,10 @@ export interface ActionInputs {
   parallel: number
   serverArgs: string[]
   apiKey: string | undefined
-  devices: number[] | undefined
+  /** GPU indices and UUIDs, `all`, or undefined: choose (gpu/placement.ts). */
+  devices: 'all' | (number | string)[] | undefined
   gpuPolicy: 'vram-only' | 'allow-offload'
+  gpuWaitTimeoutSeconds: number
   healthTimeoutSeconds: number
   /** Milliseconds without an answer or a byte before a download attempt is given up. */
   networkTimeoutMs: number
@@ -72,6 +74,7 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   [Input.Port]: '0',
   [Input.Parallel]: '1',
   [Input.GpuPolicy]: 'vram-only',
+  [Input.GpuWaitTimeout]: '300',
   [Input.HealthTimeout]: '600',
   [Input.NetworkTimeout]: '30',
   [Input.HandoffPath]: DEFAULT_HANDOFF_PATH,
@@ -247,12 +250,15 @@ function gpuLayers(value: string): number | 'all' {
   return integer(0, 100_000)(value)
 }
 
-function devices(value: string): number[] {
+function devices(value: string): 'all' | (number | string)[] {
+  if (value === 'all') return 'all'
   const list = value.split(',').map((d) => d.trim())
-  if (!list.every((d) => /^\d+$/.test(d)) || new Set(list).size !== list.length) {
-    throw new Invalid('GPU indices separated by commas, each once, e.g. 0,1')
+  // nvidia-smi's UUIDs: GPU-<hex groups>, or MIG-… for a MIG instance.
+  if (!list.every((d) => /^\d+$/.test(d) || /^(GPU|MIG)-[0-9a-f-]{8,}$/i.test(d)) || new Set(list).size !== list.length) {
+    throw new Invalid("GPU indices or UUIDs separated by commas, each once (e.g. 0,1 or GPU-5c1e…), or 'all'")
   }
-  return list.map(Number)
+  // As nvidia-smi writes them: the prefix in capitals, the hex digits in lower case.
+  return list.map((d) => (/^\d+$/.test(d) ? Number(d) : `${d.slice(0, 4).toUpperCase()}${d.slice(4).toLowerCase()}`))
 }
 
 function digest(value: string): string {
@@ -341,6 +347,7 @@ function schema(ctx: InputContext) {
       [Input.ApiKey]: field((v) => headerSafe(v || undefined)),
       [Input.Devices]: field(optional(devices)),
       [Input.GpuPolicy]: field(oneOf(['vram-only', 'allow-offload'])),
+      [Input.GpuWaitTimeout]: field(integer(0, 86_400)),
       [Input.HealthTimeout]: field(integer(1, 86_400)),
       [Input.NetworkTimeout]: field(integer(1, 3_600)),
       [Input.HandoffPath]: field(inWorkspace),
@@ -374,6 +381,7 @@ function schema(ctx: InputContext) {
         apiKey: v[Input.ApiKey],
         devices: v[Input.Devices],
         gpuPolicy: v[Input.GpuPolicy],
+        gpuWaitTimeoutSeconds: v[Input.GpuWaitTimeout],
         healthTimeoutSeconds: v[Input.HealthTimeout],
         networkTimeoutMs: v[Input.NetworkTimeout] * 1000,
         handoffPath: perPoolHandoffPath(v[Input.HandoffPath], v[Input.PoolId], workspace),

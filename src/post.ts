@@ -3,6 +3,7 @@
 import * as core from '@actions/core'
 import { STOP_GRACE_MS } from './constants.js'
 import { errorMessage } from './errors.js'
+import { checkServerGpus } from './gpu/release.js'
 import { logTail } from './server/log-tail.js'
 import { groupAlive, processStartTime } from './server/process-identity.js'
 import { stopProcessGroup } from './server/stop.js'
@@ -15,6 +16,7 @@ export async function run(): Promise<void> {
     const server = readServerState()
     if (server) {
       await stopServer(server.pid, server.startTime)
+      await checkServerGpus(server)
       const tail = await logTail(server.logPath, 100)
       core.startGroup(`llama-server log (last 100 lines of ${server.logPath})`)
       await printInert(tail || '(empty)')

@@ -2,11 +2,12 @@
 // llama-server target (the output in collapsed log groups, a failure with the last compiler lines), then the
 // binary staged and installed into the engine store.
 import * as core from '@actions/core'
-import { promises as fs } from 'node:fs'
+import { existsSync, promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { EngineError } from '../errors.js'
 import { withLock } from '../store/lock.js'
+import { FIT_PARAMS_BINARY as FIT_PARAMS } from '../gpu/fit-params.js'
 import { withInertOutput } from '../util/inert-log.js'
 import { redactValue } from '../util/redact.js'
 import { jobEnv } from '../util/child-env.js'
@@ -18,8 +19,7 @@ import { fetchSource } from './source.js'
 import { BINARY, describeFiles, type EngineStore, type StoredEngine } from './store.js'
 
 async function cmakeStep(cmake: string, what: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  // The compiler's output comes from the fetched source: none of its lines may act as a workflow command.
-  const result = await core.group(`${what}: cmake ${args.join(' ')}`, () => withInertOutput(() => run(cmake, args, { env, tailLines: 40 })))
+  const result = await cmakeRun(cmake, what, args, env)
   if (result.code !== 0) throw new EngineError(`${what} of llama.cpp failed (cmake exit code ${result.code}). Last lines:\n${result.tail}`)
 }
 
@@ -30,6 +30,21 @@ async function cmakeStep(cmake: string, what: string, args: string[], env: NodeJ
  */
 function workDir(): string {
   return path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'setup-llama-server', 'build')
+}
+
+function cmakeRun(cmake: string, what: string, args: string[], env: NodeJS.ProcessEnv) {
+  // The compiler's output comes from the fetched source: none of its lines may act as a workflow command.
+  return core.group(`${what}: cmake ${args.join(' ')}`, () => withInertOutput(() => run(cmake, args, { env, tailLines: 40 })))
+}
+
+/**
+ * llama-fit-params, where this llama.cpp has it: its projection of the model's memory is the GPU placement's
+ * estimate. Without it the placement uses its formula, so a failure here is a warning, not a failed build.
+ */
+async function buildFitParams(cmake: string, sourceDir: string, buildDir: string, jobs: number, env: NodeJS.ProcessEnv): Promise<void> {
+  if (!existsSync(path.join(sourceDir, 'tools', 'fit-params', 'CMakeLists.txt'))) return
+  const result = await cmakeRun(cmake, `Build ${FIT_PARAMS}`, cmakeBuildArgs(buildDir, jobs, FIT_PARAMS), env)
+  if (result.code !== 0) core.warning(`${FIT_PARAMS} did not build (cmake exit code ${result.code}); the GPU placement estimates memory with its formula. Last lines:\n${result.tail}`)
 }
 
 export async function buildEngine(store: EngineStore, plan: BuildPlan, inputs: EngineInputs): Promise<StoredEngine> {
@@ -76,6 +91,7 @@ async function buildIn(work: string, store: EngineStore, plan: BuildPlan, inputs
   })
   await cmakeStep(tc.cmake as string, 'Configure', configure, env)
   await cmakeStep(tc.cmake as string, 'Build', cmakeBuildArgs(buildDir, inputs.buildJobs), env)
+  await buildFitParams(tc.cmake as string, sourceDir, buildDir, inputs.buildJobs, env)
   const staged = path.join(await store.newWorkDir(), 'entry')
   const files = await stageEngine(path.join(buildDir, 'bin'), staged)
   // The source and build trees go before the engine is checked: it must run without them.
@@ -92,7 +108,7 @@ async function stageEngine(binDir: string, staged: string): Promise<string[]> {
   await fs.mkdir(path.join(staged, 'bin'), { recursive: true })
   const names = await fs.readdir(binDir).catch(() => [] as string[])
   if (!names.includes('llama-server')) throw new EngineError(`The build made no ${path.join(binDir, 'llama-server')}`)
-  const wanted = names.filter((n) => n === 'llama-server' || /\.(so(\.\d+)*|dylib)$/.test(n))
+  const wanted = names.filter((n) => n === 'llama-server' || n === FIT_PARAMS || /\.(so(\.\d+)*|dylib)$/.test(n))
   for (const name of wanted) await fs.copyFile(path.join(binDir, name), path.join(staged, 'bin', name))
   await fs.chmod(path.join(staged, BINARY), 0o755)
   return wanted.map((n) => path.join('bin', n))

@@ -6,8 +6,11 @@ import { redactValue } from '../util/redact.js'
 import type { BuiltBackend } from './backend.js'
 import type { Toolchain } from './toolchain.js'
 
-/** Bumped whenever the recipe below changes what a build produces, so that old cache entries are not reused. */
-export const ENGINE_RECIPE_VERSION = 1
+/**
+ * Bumped whenever the recipe below changes what a build produces, so that old cache entries are not reused.
+ * 2: llama-fit-params is built beside llama-server where the source has it.
+ */
+export const ENGINE_RECIPE_VERSION = 2
 
 /** The inputs that decide an engine. */
 export type EngineInputs = Pick<
@@ -81,8 +84,9 @@ export function cmakeConfigureArgs(plan: ConfigurePlan): string[] {
   ]
 }
 
-export function cmakeBuildArgs(buildDir: string, jobs: number): string[] {
-  return ['--build', buildDir, '--target', 'llama-server', '--parallel', String(jobs)]
+/** `target`: llama-server, or a program built beside it (llama-fit-params, whose projection the GPU placement uses). */
+export function cmakeBuildArgs(buildDir: string, jobs: number, target = 'llama-server'): string[] {
+  return ['--build', buildDir, '--target', target, '--parallel', String(jobs)]
 }
 
 /**

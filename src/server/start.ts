@@ -4,6 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { Input, STOP_GRACE_MS } from '../constants.js'
 import { ServerError } from '../errors.js'
+import type { Placement } from '../gpu/placement.js'
 import type { ActionInputs } from '../inputs.js'
 import { saveServerState } from '../state.js'
 import { httpUrl, localAddress, serverArgv } from './argv.js'
@@ -12,7 +13,6 @@ import { jobEnv } from '../util/child-env.js'
 import { RESERVED_SERVER_ENV } from './reserved.js'
 import { launchServer } from './launch.js'
 import { logTail } from './log-tail.js'
-import type { Placement } from './placement.js'
 import { findFreePort, portIsFree } from './port.js'
 import { stopProcessGroup } from './stop.js'
 
@@ -56,7 +56,7 @@ export async function startServer(binary: string, modelPath: string, inputs: Ser
 }
 
 async function startOnce(binary: string, modelPath: string, inputs: ServerInputs, placement: Placement, port: number, logPath: string, inherit: number[]): Promise<RunningServer> {
-  const argv = serverArgv({ modelPath, host: inputs.host, port, ctxSize: inputs.ctxSize, gpuLayers: placement.gpuLayers, parallel: inputs.parallel, extra: inputs.serverArgs })
+  const argv = serverArgv({ modelPath, host: inputs.host, port, ctxSize: inputs.ctxSize, gpuLayers: placement.gpuLayers, parallel: inputs.parallel, placement: placement.args, extra: inputs.serverArgs })
   core.info(`Starting ${binary} ${argv.join(' ')}`)
   const startedAt = new Date().toISOString()
   const launched = launchServer(binary, argv, { ...serverEnv(process.env, inputs.apiKey), ...placement.env }, logPath, inherit)

@@ -43,10 +43,14 @@ function bootId(): string {
   return bootIdCache
 }
 
-/** Runs `flock -x -n 3` on `fd`: true when the lock was taken (the descriptor's description now holds it). */
-async function tryLock(fd: number): Promise<boolean | undefined> {
+/**
+ * Runs `flock -x` on `fd`, waiting up to `waitSeconds` (0: not at all): true when the lock was taken (the
+ * descriptor's description now holds it), false when another holds it, undefined when there is no flock(1).
+ */
+export async function tryLock(fd: number, waitSeconds = 0): Promise<boolean | undefined> {
   return await new Promise((resolve) => {
-    const child = spawn('flock', ['-x', '-n', '3'], { stdio: ['ignore', 'ignore', 'ignore', fd] })
+    const wait = waitSeconds > 0 ? ['-w', String(waitSeconds)] : ['-n']
+    const child = spawn('flock', ['-x', ...wait, '3'], { stdio: ['ignore', 'ignore', 'ignore', fd] })
     child.once('error', () => resolve(undefined)) // no flock(1): the lock cannot be used
     child.once('exit', (code) => resolve(code === 0 ? true : code === 1 ? false : undefined))
   })
@@ -63,15 +67,15 @@ export function heldLeaseDescriptors(): number[] {
  * Writes `content` to `file` and locks it through a descriptor of this process, kept open until it exits (or
  * handed to a child). Returns the descriptor, or undefined when no lock could be taken (no flock(1) here).
  */
-export async function createLockedFile(file: string): Promise<number | undefined> {
+export async function createLockedFile(file: string, extra: Record<string, unknown> = {}): Promise<number | undefined> {
   // Written and locked under a temporary name, then renamed (the lock follows the file): under its final name a
   // lock file is locked from its first moment, so a checker never takes a new one for a dead one.
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`)
-  await fs.writeFile(temp, leaseContent(true), { flag: 'wx', mode: 0o644 })
+  await fs.writeFile(temp, leaseContent(true, extra), { flag: 'wx', mode: 0o644 })
   const fd = openSync(temp, 'r')
   const locked = await tryLock(fd)
   // Without flock(1) here, the file says so: a checker must not take its free lock for a dead holder.
-  if (!locked) await fs.writeFile(temp, leaseContent(false))
+  if (!locked) await fs.writeFile(temp, leaseContent(false, extra))
   await fs.rename(temp, file)
   if (locked) return fd
   closeSync(fd)
@@ -99,8 +103,14 @@ export async function lockIsHeld(file: string): Promise<boolean | undefined> {
   }
 }
 
-function leaseContent(locked: boolean): string {
-  return JSON.stringify({ boot_id: bootId(), host: os.hostname(), pid: process.pid, created: new Date().toISOString(), locked })
+function leaseContent(locked: boolean, extra: Record<string, unknown>): string {
+  return `${JSON.stringify({ ...extra, boot_id: bootId(), host: os.hostname(), pid: process.pid, created: new Date().toISOString(), locked })}\n`
+}
+
+/** True when `content` (a lease or lock file's) was written under this kernel, by a writer that locked it. */
+export function writtenUnderThisKernel(content: string): boolean {
+  const parsed = LeaseFile.safeParse(parseJson(content))
+  return parsed.success && parsed.data.locked && parsed.data.boot_id === bootId()
 }
 
 /** Takes a lease on the entry whose lease directory is `leaseDir`, held until this process and its heirs exit. */

@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { ENGINE_RECIPE_VERSION } from '../../src/engine/plan.js'
 import { CacheServiceDouble } from '../support/cache-service.js'
 import { fakeEngineRepo, GIT_ENV } from '../support/engine-fixture.js'
 import { writeHeaderOnlyModel } from '../support/gguf-writer.js'
@@ -53,7 +54,7 @@ describe('building from source', () => {
     const enginePath = first.outputs['engine-path'] as string
     expect(enginePath).toMatch(new RegExp(`^${dirs.toolCache}/setup-llama-server/engines/entries/llama-server-cpu-${source.commit.slice(0, 12)}-[0-9a-f]{16}/bin/llama-server$`))
     expect(first.stdout).toContain(`llama.cpp v1.0 is commit ${source.commit}`)
-    expect(first.stdout).toMatch(/Engine cache key: llama-server-cpu-\w+-\w+\n\s+from \{"recipe":1,"repo":".*fake-llama\.cpp","commit":"\w{40}","backend":"cpu"/)
+    expect(first.stdout).toMatch(new RegExp(`Engine cache key: llama-server-cpu-\\w+-\\w+\\n\\s+from \\{"recipe":${ENGINE_RECIPE_VERSION},"repo":".*fake-llama\\.cpp","commit":"\\w{40}","backend":"cpu"`))
     // The build log is in collapsed groups, with the exact CMake command.
     expect(first.stdout).toMatch(/::group::Configure: cmake -S .* -B .* -G (Ninja|Unix Makefiles) -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF/)
     expect(first.stdout).toMatch(/::group::Build: cmake --build .* --target llama-server --parallel \d+/)
