@@ -138,7 +138,9 @@ describe('a server without HEAD and without Content-Length', () => {
   })
 
   it('a connection reset mid-body is resumed with a conditional Range request', async () => {
-    const s = await serve({ headStatus: 405, contentLength: false }, { '/m.gguf': { body, etag: '"e1"' } })
+    // With a Content-Length: undici takes a reset of a body without one (delimited by the connection's end) for its
+    // end, as it does a FIN, so there the cut cannot be told from a whole body (the next test: model-digest catches it).
+    const s = await serve({ headStatus: 405, contentLength: true }, { '/m.gguf': { body, etag: '"e1"' } })
     s.cut = (r) => (r.range === undefined ? { kind: 'reset', bytes: 100_000 } : undefined)
     const run = await fetchModel({ model: s.url('/m.gguf'), 'model-digest': digestOf(body) })
     expect(run.errors).toEqual([])
