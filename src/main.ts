@@ -50,7 +50,7 @@ export async function run(): Promise<void> {
     if (inputs.start) {
       // GPUs (gpu/): chosen, split and leased against the host's other jobs; the lease goes to the server.
       const serverFits = engine.backend !== 'cpu' && (await serverKnowsFlag(engine.path, '--fit'))
-      const placed = await timed('place (GPUs)', () => placeServer({ backend: engine.backend, provisioningMode: engine.provisioningMode, enginePath: engine.path, serverFits, inputs, model }))
+      const placed = await timed('place (GPUs)', () => placeServer({ backend: engine.backend, provisioningMode: engine.provisioningMode, enginePath: engine.path, serverFits, inputs, model, gpus }))
       placement = placed.placement
       const gpuLease = placed.lease ? [placed.lease.fd] : []
       // The server inherits the leases on its model, engine and GPUs: they hold while it lives, however it ends.

@@ -6,7 +6,7 @@
 import { readFileSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import { runMain, runPost, type MainRun } from '../../test/support/runner.js'
-import { freePort, now, startByHand, stopByHand, whenPortFree } from './by-hand.js'
+import { freePort, startByHand, stopByHand, whenPortFree } from './by-hand.js'
 import type { BenchContext, Benchmark } from './context.js'
 import { comparison, type Figure, type Section, type Table } from './report.js'
 import { benchFixture, sourceInputs, type BenchFixture } from './setup.js'

@@ -11,11 +11,10 @@
 // from before the last boot is dead: its GPUs' processes are gone. Choosing GPUs and writing the lease happen
 // under one lock (`placement.lock`), so that two jobs never both count the same free memory.
 import { closeSync, constants, openSync, promises as fs } from 'node:fs'
-import { randomBytes } from 'node:crypto'
-import os from 'node:os'
 import path from 'node:path'
 import { z } from 'zod'
-import { createLockedFile, isStaleTemp, lockIsHeld, tryLock, writtenUnderThisKernel } from '../store/lease.js'
+import { parseJson } from '../util/read-file.js'
+import { processFileId, createLockedFile, isStaleTemp, lockIsHeld, tryLock, writtenUnderThisKernel } from '../store/lease.js'
 import { writeFileAtomic } from '../util/atomic-write.js'
 import type { ComputeApp, GpuInfo } from './nvidia-smi.js'
 import type { GpuRoom, Reservation } from './placement.js'
@@ -144,7 +143,7 @@ const sidecar = (leaseFile: string) => leaseFile.replace(/\.lease$/, '.server')
 
 /** Takes a lease on `reservations`, locked through a descriptor of this process; undefined without flock(1). */
 export async function takeGpuLease(dir: string, reservations: Reservation[], job: string, estimateSource: string): Promise<GpuLease | undefined> {
-  const id = `${os.hostname().replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64)}-${process.pid}-${randomBytes(4).toString('hex')}`
+  const id = processFileId()
   const record = {
     job,
     estimate_source: estimateSource,
@@ -212,10 +211,3 @@ function oneLine(text: string): string {
   return text.replace(/[\x00-\x1f\x7f]/g, ' ')
 }
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}

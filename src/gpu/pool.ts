@@ -24,6 +24,8 @@ export interface PoolRequest {
   serverFits: boolean
   inputs: Pick<ActionInputs, 'devices' | 'gpuPolicy' | 'gpuLayers' | 'ctxSize' | 'parallel' | 'serverArgs' | 'gpuWaitTimeoutSeconds'>
   model: Pick<ProvisionedModel, 'gguf' | 'sizeBytes' | 'path'>
+  /** The GPUs as main read them (for the estimate); free memory is read again under the placement lock. */
+  gpus: GpuInfo[]
 }
 
 export interface Placed {
@@ -42,7 +44,7 @@ interface Look {
 }
 
 export async function placeOnPool(request: PoolRequest): Promise<Placed> {
-  const gpus = request.backend === 'cuda' ? await queryNvidiaGpus() : []
+  const gpus = request.backend === 'cuda' ? request.gpus : []
   const estimate = gpus.length ? await estimateFor(request, gpus) : undefined
   if (gpus.length === 0) {
     const result = planPlacement({ ...request, rooms: [], estimate })

@@ -1,7 +1,7 @@
 // The model input, whatever its form, into a verified GGUF file on this machine.
 import * as core from '@actions/core'
 import type { ActionInputs } from '../inputs.js'
-import { formatBytes } from './progress.js'
+import { formatBytes } from '../util/format.js'
 import { provisionHubModel } from './hf.js'
 import { provisionLocalModel } from './local.js'
 import type { ProvisionedModel } from './provisioned.js'

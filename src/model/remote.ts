@@ -16,7 +16,7 @@ import { sha256File } from '../util/hash.js'
 import { readSmallFile } from '../util/read-file.js'
 import { redactUrl } from '../http/request.js'
 import { moveFile } from '../util/move-file.js'
-import { formatBytes } from './progress.js'
+import { formatBytes } from '../util/format.js'
 import type { ProvisionedModel } from './provisioned.js'
 import { modelEntryName, ModelStore, type StoredModel } from './store.js'
 

@@ -8,7 +8,7 @@ import { z } from 'zod'
 import { EntryStore, type EntryCatalog } from '../store/entry-store.js'
 import { writeFileAtomic } from '../util/atomic-write.js'
 import { sha256File } from '../util/hash.js'
-import { readSmallFile } from '../util/read-file.js'
+import { parseJson, readSmallFile } from '../util/read-file.js'
 import { childPath, plainFileName } from '../util/safe-path.js'
 
 /** What `verify: quick` compares: a file with the same size, inode and mtime (in ms) was not rewritten. */
@@ -304,10 +304,3 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
   }
 }
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}

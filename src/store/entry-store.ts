@@ -5,11 +5,10 @@
 import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
 import { promises as fs } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { childPath, isRealDir, realDirIn } from '../util/safe-path.js'
 import { Catalog, type CatalogSpec } from './catalog.js'
-import { createLockedFile, hasLiveLease, holderLives, isStaleTemp, takeLease } from './lease.js'
+import { processFileId, createLockedFile, hasLiveLease, holderLives, isStaleTemp, takeLease } from './lease.js'
 import { withLock } from './lock.js'
 
 export interface EntryRecord {
@@ -92,7 +91,7 @@ export class EntryStore<R extends EntryRecord, C extends EntryCatalog<R>> {
   async newWorkDir(): Promise<string> {
     await this.removeStaleWorkDirs()
     const tmp = await this.dir('tmp')
-    const dir = path.join(tmp, `${os.hostname().replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64)}-${process.pid}-${randomBytes(4).toString('hex')}`)
+    const dir = path.join(tmp, processFileId())
     await createLockedFile(`${dir}.lock`)
     await fs.mkdir(dir)
     return dir

@@ -14,7 +14,7 @@ import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { z } from 'zod'
-import { readSmallFile } from '../util/read-file.js'
+import { parseJson, readSmallFile } from '../util/read-file.js'
 
 const OTHER_HOST_LEASE_MS = 7 * 24 * 3600_000
 /** A temporary lock file (written, not yet renamed into place) of a process that died is removed after this long. */
@@ -54,6 +54,11 @@ export async function tryLock(fd: number, waitSeconds = 0): Promise<boolean | un
     child.once('error', () => resolve(undefined)) // no flock(1): the lock cannot be used
     child.once('exit', (code) => resolve(code === 0 ? true : code === 1 ? false : undefined))
   })
+}
+
+/** A name for a file of this process's (a lease, a work directory): host, pid and randomness, file-name safe. */
+export function processFileId(): string {
+  return `${os.hostname().replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64)}-${process.pid}-${randomBytes(4).toString('hex')}`
 }
 
 /** Descriptors of the leases this process holds, to hand to the process that will keep them. */
@@ -117,7 +122,7 @@ export function writtenUnderThisKernel(content: string): boolean {
 export async function takeLease(leaseDir: string): Promise<void> {
   // Every job leaves a lease behind; dead ones go here, so that the directory does not grow.
   await hasLiveLease(leaseDir)
-  const id = `${os.hostname().replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64)}-${process.pid}-${randomBytes(4).toString('hex')}`
+  const id = processFileId()
   // Locked or not (no flock(1) here), the file is a lease; a checker that cannot lock it falls back on its age.
   const fd = await createLockedFile(path.join(leaseDir, `${id}.lease`))
   if (fd !== undefined) held.add(fd)
@@ -172,10 +177,3 @@ export async function holderLives(file: string, mtimeMs: number): Promise<boolea
   return age >= -24 * 3600_000 && age < OTHER_HOST_LEASE_MS
 }
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}

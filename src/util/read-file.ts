@@ -3,6 +3,15 @@
 // a bound. Undefined when it is not such a file.
 import { constants, promises as fs } from 'node:fs'
 
+/** JSON from outside, or undefined when it is not JSON: the caller's schema decides the rest. */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
 export async function readSmallFile(file: string, maxBytes: number): Promise<string | undefined> {
   let handle: fs.FileHandle
   try {

@@ -13,7 +13,7 @@ import { ForwardProxy } from '../support/forward-proxy.js'
 import { ggufWithPayload } from '../support/gguf-writer.js'
 import { HubServer, sha256 } from '../support/hub-server.js'
 import { RawFileServer } from '../support/raw-http-server.js'
-import { newJobDirs, runMain, runPost, type MainRun, type StepResult } from '../support/runner.js'
+import { runMain, runPost, type MainRun, type StepResult } from '../support/runner.js'
 
 const fakeServer = inject('fakeLlamaServer')
 const PROXY_ONLY = 'models.proxy-only.test'
