@@ -29,6 +29,8 @@ export const Input = {
   GpuPolicy: 'gpu-policy',
   HealthTimeout: 'health-timeout',
   NetworkTimeout: 'network-timeout',
+  DownloadConnections: 'download-connections',
+  HfCache: 'hf-cache',
   HandoffPath: 'handoff-path',
   PoolId: 'pool-id',
 } as const

@@ -26,7 +26,7 @@ export function errorMessage(error: unknown): string {
   return typeof error === 'string' ? error : JSON.stringify(error) ?? String(error)
 }
 
-const OURS = ['InputError', 'ModelError', 'EngineError', 'ServerError', 'LocalWriteError', 'RetriesExhaustedError', 'RequestError', 'UnsafeNameError', 'CacheLayoutError']
+const OURS = ['InputError', 'ModelError', 'EngineError', 'ServerError', 'LocalWriteError', 'RetriesExhaustedError', 'RateLimitError', 'RequestError', 'UnsafeNameError', 'CacheLayoutError']
 
 export function failStep(error: unknown): void {
   core.setFailed(errorMessage(error))

@@ -32,12 +32,12 @@ export interface Downloaded {
 }
 
 /** What identifies one version of the file on the server: a strong ETag, else Last-Modified. */
-interface Validators {
+export interface Validators {
   etag: string | undefined
   lastModified: string | undefined
 }
 
-function validatorsOf(response: Pick<HttpResponse, 'header'>): Validators {
+export function validatorsOf(response: Pick<HttpResponse, 'header'>): Validators {
   const etag = response.header('etag') ?? undefined
   return { etag: etag && !etag.startsWith('W/') ? etag : undefined, lastModified: response.header('last-modified') ?? undefined }
 }

@@ -6,8 +6,8 @@ import { Input } from '../constants.js'
 import { ModelError } from '../errors.js'
 import { ensureFreeSpace } from '../util/disk.js'
 import type { Credential } from '../http/request.js'
-import { downloadFile } from './download.js'
 import { checkGgufMagic, readGgufInfo } from './gguf.js'
+import { downloadModelFile } from './parallel-download.js'
 import type { ProvisionedModel } from './provisioned.js'
 import { modelEntryName, partFileName, type ModelStore, type StoredModel } from './store.js'
 import { childPath } from '../util/safe-path.js'
@@ -28,6 +28,8 @@ export interface FetchPlan {
   source: string
   /** Milliseconds without an answer or a byte before an attempt is given up. */
   timeoutMs: number
+  /** The `download-connections` input; undefined = automatic. */
+  connections: number | undefined
   parts: RemotePart[]
   /** The `model-digest` input: the first part must have it. */
   modelDigest: string | undefined
@@ -41,7 +43,7 @@ export async function fetchIntoStore(store: ModelStore, plan: FetchPlan): Promis
     const installed: { name: string; file: string; digest: string }[] = []
     for (const [i, part] of plan.parts.entries()) {
       const file = childPath(workDir, partFileName(part.name), 'A model file name')
-      const got = await downloadFile({
+      const got = await downloadModelFile({
         url: part.url,
         credential: part.credential,
         dest: file,
@@ -49,6 +51,7 @@ export async function fetchIntoStore(store: ModelStore, plan: FetchPlan): Promis
         expectedSize: part.size,
         expectedDigest: part.digest ?? (i === 0 ? plan.modelDigest : undefined),
         timeoutMs: plan.timeoutMs,
+        connections: plan.connections,
       })
       installed.push({ name: part.name, file, digest: got.digest })
     }

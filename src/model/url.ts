@@ -33,7 +33,7 @@ export function urlFileName(url: URL): string {
 
 export async function provisionUrlModel(
   ref: UrlRef,
-  inputs: Pick<ActionInputs, 'modelDigest' | 'verify' | 'networkTimeoutMs'>,
+  inputs: Pick<ActionInputs, 'modelDigest' | 'verify' | 'networkTimeoutMs' | 'downloadConnections'>,
   store: ModelStore,
 ): Promise<ProvisionedModel> {
   const id = modelId(ref)
@@ -62,6 +62,6 @@ export async function provisionUrlModel(
       partUrl.pathname = url.pathname.slice(0, url.pathname.lastIndexOf('/') + 1) + encodeURIComponent(name)
       return { name, url: partUrl.href, size: i === 0 && Number.isSafeInteger(length) && length > 0 ? length : undefined }
     })
-    return { id, ref: id, source, parts, modelDigest: pinned, timeoutMs: inputs.networkTimeoutMs }
+    return { id, ref: id, source, parts, modelDigest: pinned, timeoutMs: inputs.networkTimeoutMs, connections: inputs.downloadConnections }
   })
 }

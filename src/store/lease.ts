@@ -34,7 +34,7 @@ function bootId(): string {
 }
 
 /** Runs `flock -x -n 3` on `fd`: true when the lock was taken (the descriptor's description now holds it). */
-async function tryLock(fd: number): Promise<boolean | undefined> {
+export async function tryLock(fd: number): Promise<boolean | undefined> {
   return await new Promise((resolve) => {
     const child = spawn('flock', ['-x', '-n', '3'], { stdio: ['ignore', 'ignore', 'ignore', fd] })
     child.once('error', () => resolve(undefined)) // no flock(1): the lock cannot be used
