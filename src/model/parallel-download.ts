@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs'
 import { ModelError } from '../errors.js'
 import { abort, discard, type HttpResponse } from '../http/client.js'
 import { DEFAULT_RETRY, HttpStatusError, redactUrl, request, RetryableError, withRetries } from '../http/request.js'
-import { isLocalWriteFailure, localWriteError, preallocate, writeFully } from '../util/disk.js'
+import { isLocalWriteFailure, localWriteError, preallocate, writevFully } from '../util/disk.js'
 import { formatBytes } from '../util/format.js'
 import { orderedHasher, type HashMode, type OrderedHasher } from '../util/ordered-hash.js'
 import { changedSince, downloadFile, ifRange, validatorsOf, type DownloadPlan, type Downloaded, type Validators } from './download.js'
@@ -22,6 +22,7 @@ export const AUTO_CONNECTIONS = 8
 export const PARALLEL_MIN_BYTES = 32 * 2 ** 20
 const MIN_RANGE = 2 ** 20
 const MAX_RANGE = 32 * 2 ** 20
+const WRITE_BATCH = 2 ** 20
 
 export interface ModelDownloadPlan extends DownloadPlan {
   /** The `download-connections` input; undefined = automatic. */
@@ -238,30 +239,65 @@ class RangeFetcher {
     throw new HttpStatusError(url, response.status, response)
   }
 
-  /** The body at its place in the file; a network fault is retryable (what arrived is kept), a local one is not. */
+  /**
+   * The body at its place in the file, in writes of about a MiB (one per socket read would cost the event loop
+   * more than the network does); a network fault is retryable (what arrived is kept), a local one is not.
+   */
   private async receive(response: HttpResponse, range: Range): Promise<void> {
     const length = range.end + 1 - range.start
-    try {
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        if (range.done + chunk.length > length) {
-          abort(response)
-          throw new ModelError(`${this.plan.label}: the server sent more than bytes ${range.start}-${range.end}`)
-        }
-        try {
-          await writeFully(this.handle, chunk, range.start + range.done)
-        } catch (error) {
-          abort(response)
-          throw error
-        }
-        range.done += chunk.length
-        this.received += chunk.length
-        this.progress.update(this.received)
+    const body = response.body
+    await new Promise<void>((resolve, reject) => {
+      let batch: Buffer[] = []
+      let batched = 0
+      let writing = false
+      let ended = false
+      let dropped: unknown
+      let settled = false
+      const settle = (error?: unknown) => {
+        if (settled) return
+        settled = true
+        if (error === undefined) return resolve()
+        abort(response)
+        reject(error)
       }
-    } catch (error) {
-      if (error instanceof ModelError) throw error
-      if (isLocalWriteFailure(error)) throw await localWriteError(error, this.plan.dest, this.plan.expectedSize)
-      throw new RetryableError(`the connection dropped or stalled after ${range.done} of the ${length} bytes from ${range.start} (${(error as Error).message})`)
-    }
-    if (range.done < length) throw new RetryableError(`the body ended after ${range.done} of the ${length} bytes from ${range.start}`)
+      const flush = async () => {
+        writing = true
+        const chunks = batch
+        const bytes = batched
+        batch = []
+        batched = 0
+        try {
+          if (bytes > 0) await writevFully(this.handle, chunks, range.start + range.done)
+        } catch (error) {
+          return settle(isLocalWriteFailure(error) ? await localWriteError(error, this.plan.dest, this.plan.expectedSize) : error)
+        }
+        range.done += bytes
+        this.received += bytes
+        this.progress.update(this.received)
+        writing = false
+        if (dropped !== undefined && batched === 0) return settle(dropped)
+        if ((ended || dropped !== undefined) && batched > 0) return void flush()
+        if (ended) return settle(range.done < length ? new RetryableError(`the body ended after ${range.done} of the ${length} bytes from ${range.start}`) : undefined)
+        body.resume()
+      }
+      body.on('data', (chunk: Buffer) => {
+        if (range.done + batched + chunk.length > length) return settle(new ModelError(`${this.plan.label}: the server sent more than bytes ${range.start}-${range.end}`))
+        batch.push(chunk)
+        batched += chunk.length
+        if (batched >= WRITE_BATCH && !writing) {
+          body.pause()
+          void flush()
+        }
+      })
+      body.once('end', () => {
+        ended = true
+        if (!writing) void flush()
+      })
+      body.once('error', (error: Error) => {
+        // The connection dropped or stalled mid-body: what arrived is written, and the next attempt asks for the rest.
+        dropped = new RetryableError(`the connection dropped or stalled after ${range.done + batched} of the ${length} bytes from ${range.start} (${error.message})`)
+        if (!writing) void flush()
+      })
+    })
   }
 }

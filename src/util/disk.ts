@@ -80,3 +80,21 @@ export async function preallocate(handle: fs.FileHandle, file: string, size: num
     throw error
   }
 }
+
+/** Writes `chunks` one after the other from `position` (one writev where the OS takes them all), or throws. */
+export async function writevFully(handle: fs.FileHandle, chunks: Buffer[], position: number): Promise<void> {
+  const { bytesWritten } = await handle.writev(chunks, position)
+  let at = position + bytesWritten
+  let skip = bytesWritten
+  for (const chunk of chunks) {
+    if (skip >= chunk.length) {
+      skip -= chunk.length
+      continue
+    }
+    // A short writev (rare on regular files): what is left, chunk by chunk.
+    const rest = chunk.subarray(skip)
+    await writeFully(handle, rest, at)
+    at += rest.length
+    skip = 0
+  }
+}
