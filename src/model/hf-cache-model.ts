@@ -47,9 +47,10 @@ export interface FetchSettings {
   connections: number | undefined
 }
 
-/** Where a model was found: the cache it is in and each part's snapshot path. */
+/** Where a model was found: the cache it is in, whether the action writes there, and each part's snapshot path. */
 interface Found {
   cache: HfCache
+  writable: boolean
   snapshots: string[]
 }
 
@@ -93,16 +94,18 @@ export async function findOffline(
       digest ??= got.digest
     }
     if (snapshots.length !== files.length || !digest) continue
-    return await inPlace({ cache, snapshots }, { repo, revision, commit, id: wanted.id(commit) }, digest, true)
+    return await inPlace({ cache, writable: root === location.root, snapshots }, { repo, revision, commit, id: wanted.id(commit) }, digest, true)
   }
   return undefined
 }
 
 async function inPlace(found: Found, model: HubIdentity, digest: string, cacheHit: boolean): Promise<ProvisionedModel> {
-  await found.cache.writeRef(model.repo, model.revision, model.commit).catch((error: NodeJS.ErrnoException) => {
-    // A cache this job may read but not write (another user's, read-only): the model is still usable.
-    core.info(`Could not record ${model.revision} → ${model.commit} in ${found.cache.root} (${error.code ?? error.message})`)
-  })
+  if (found.writable) {
+    await found.cache.writeRef(model.repo, model.revision, model.commit).catch((error: NodeJS.ErrnoException) => {
+      // A cache this job may read but not write (another user's, read-only): the model is still usable.
+      core.info(`Could not record ${model.revision} → ${model.commit} in ${found.cache.root} (${error.code ?? error.message})`)
+    })
+  }
   const first = found.snapshots[0] as string
   let sizeBytes = 0
   for (const snapshot of found.snapshots) sizeBytes += (await fs.stat(snapshot)).size
@@ -120,7 +123,7 @@ async function findInCaches(location: HfCacheLocation, store: ModelStore, model:
       if (!snapshot) break
       snapshots.push(snapshot)
     }
-    if (snapshots.length === model.parts.length) return { cache, snapshots }
+    if (snapshots.length === model.parts.length) return { cache, writable: i === 0, snapshots }
   }
   return undefined
 }
@@ -134,22 +137,24 @@ async function findPart(cache: HfCache, store: ModelStore, model: HubModel, part
   if (got?.kind === 'found' && got.digest !== undefined && got.digest !== part.digest) {
     warnOnce(bad, got.snapshot, `${got.snapshot} in the Hugging Face cache links to ${got.digest}, but the Hub says ${model.id} has ${part.digest}; it is not used${writable ? ' and the action links it to the right blob' : ''}`)
   } else if (got?.kind === 'found') {
-    return (await matches(store, got.blob, part.digest, verify, got.snapshot, bad)) ? got.snapshot : undefined
+    return (await matches(store, got.blob, part.digest, verify, got.snapshot, bad, writable)) ? got.snapshot : undefined
   }
   // No usable link: the blob itself may be there (another revision's, or a broken link's target).
   if (!writable) return undefined
   const blob = await cache.existingBlob(model.repo, part.digest)
-  if (!blob || !(await matches(store, blob, part.digest, verify, blob, bad))) return undefined
+  if (!blob || !(await matches(store, blob, part.digest, verify, blob, bad, true))) return undefined
   return await cache.linkSnapshot(model.repo, model.commit, part.file, part.digest)
 }
 
-/** True when `file` has `digest` (with `quick`, by its recorded identity); a mismatch is a warning, once. */
-async function matches(store: ModelStore, file: string, digest: string, verify: 'quick' | 'full', shown: string, bad?: Set<string>): Promise<boolean> {
+/**
+ * True when `file` has `digest` (with `quick`, by its recorded identity). A mismatch is a warning (once per file
+ * in `seen`), which says whether the download replaces the file (only in the cache the action writes).
+ */
+async function matches(store: ModelStore, file: string, digest: string, verify: 'quick' | 'full', shown: string, seen = new Set<string>(), replaced = false): Promise<boolean> {
   const got = await store.localDigest(file, verify)
   if (got === digest) return true
   const message = `${shown} in the Hugging Face cache has ${got}, not the ${digest} it must have; it is not used`
-  if (bad) warnOnce(bad, file, `${message}. The action downloads the model again and replaces that file`)
-  else core.warning(message)
+  warnOnce(seen, file, replaced ? `${message}. The action downloads the model again and replaces that file` : message)
   return false
 }
 
@@ -180,7 +185,7 @@ async function linkFromStore(cache: HfCache, store: ModelStore, model: HubModel,
     snapshots.push(await cache.linkSnapshot(model.repo, model.commit, part.file, part.digest))
   }
   core.info(`${model.id} was in ${store.root}: hard-linked into the Hugging Face cache, not downloaded`)
-  return { cache, snapshots }
+  return { cache, writable: true, snapshots }
 }
 
 /** Every part downloaded into the cache: each to its own temporary blob, verified, renamed, linked. */
@@ -214,5 +219,5 @@ async function downloadInto(cache: HfCache, store: ModelStore, model: HubModel, 
     }
     snapshots.push(await cache.linkSnapshot(model.repo, model.commit, part.file, part.digest))
   }
-  return { cache, snapshots }
+  return { cache, writable: true, snapshots }
 }

@@ -258,6 +258,9 @@ describe('the token and the lock, as huggingface_hub keeps them', () => {
     expect(run.errors).toEqual([])
     expect(run.stdout.split('\n')[0]).toBe('::add-mask::hf_from_token_file')
     expect(hub().requests.some((r) => r.host === 'hub' && r.authorization === 'Bearer hf_from_token_file')).toBe(true)
+    // To the endpoint only, never to the host its redirect leads to.
+    expect(blobGets(m).length).toBeGreaterThan(0)
+    expect(blobGets(m).every((r) => r.authorization === undefined)).toBe(true)
     const other = path.join(dirs.root, 'elsewhere-token')
     writeFileSync(other, 'hf_from_token_path')
     const viaPath = await fetchModel(newJobDirs(), { model: m.ref }, { HF_TOKEN_PATH: other })
