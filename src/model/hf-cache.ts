@@ -101,9 +101,16 @@ export class HfCache {
     return path.join(this.repoDir(r), 'blobs', blobName(digest))
   }
 
-  /** A new temporary file name in blobs/ (its own per writer: never one shared `.incomplete`), its directory made. */
+  /**
+   * A new temporary file name in blobs/ (its own per writer: never one shared `.incomplete`), its directory made.
+   * Temporary files that this action's jobs on this host left when they were killed go first; nothing else there.
+   */
   async blobTemp(r: HfRepo, digest: string): Promise<string> {
     const blobs = await realDirIn(this.root, this.folder(r), 'blobs')
+    for (const name of await fs.readdir(blobs)) {
+      const m = OUR_TEMP.exec(name)
+      if (m?.[1] === hostTag() && !processLives(Number(m[2]))) await fs.rm(path.join(blobs, name), { force: true })
+    }
     return path.join(blobs, `${blobName(digest)}.${uniqueSuffix()}.incomplete`)
   }
 
@@ -145,8 +152,25 @@ function blobName(digest: string): string {
   return hex
 }
 
+/** `<sha256>.<host>-<pid>-<random>.incomplete`: a download of this action in progress (or left by a killed job). */
+const OUR_TEMP = /^[0-9a-f]{64}\.([A-Za-z0-9_]{1,40})-(\d+)-[0-9a-f]{8}\.incomplete$/
+
+function hostTag(): string {
+  return os.hostname().replace(/[^A-Za-z0-9_]/g, '_').slice(0, 40)
+}
+
 function uniqueSuffix(): string {
-  return `${os.hostname().replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40)}-${process.pid}-${randomBytes(4).toString('hex')}`
+  return `${hostTag()}-${process.pid}-${randomBytes(4).toString('hex')}`
+}
+
+/** True when a process of that pid runs on this host (or cannot be signalled by this user: then it is kept). */
+function processLives(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH'
+  }
 }
 
 async function renameOrRemove(temp: string, target: string): Promise<void> {

@@ -183,11 +183,14 @@ describe('a model already in the cache, whoever put it there', () => {
     const dirs = newJobDirs()
     expect((await fetchModel(dirs, { model: m.ref })).errors).toEqual([])
     const blob = blobOf(hubCache(dirs), m)
-    const { mtime, atime, ino } = statSync(blob)
+    // A whole-second mtime survives utimes exactly (a fractional one may not); a full verify records it.
+    utimesSync(blob, 1_700_000_000, 1_700_000_000)
+    expect((await fetchModel(dirs, { model: m.ref, verify: 'full' })).outputs['model-cache-hit']).toBe('true')
+    const { ino } = statSync(blob)
     const flipped = Buffer.from(m.body)
     flipped[flipped.length - 1] = (flipped[flipped.length - 1] as number) ^ 0xff
     writeFileSync(blob, flipped)
-    utimesSync(blob, atime, mtime)
+    utimesSync(blob, 1_700_000_000, 1_700_000_000)
     expect(statSync(blob).ino).toBe(ino)
     const quick = await fetchModel(dirs, { model: m.ref })
     expect(quick.outputs['model-cache-hit']).toBe('true')
@@ -282,6 +285,27 @@ describe('the token and the lock, as huggingface_hub keeps them', () => {
     expect(run.errors).toEqual([])
     expect(run.stdout).toContain(`Waiting for hf:${m.id}@${m.commit}/${m.file}: another process (huggingface_hub, llama.cpp or another job) holds ${lockFile}`)
     expect(run.stdout).toMatch(/Got the Hugging Face cache's lock for .* after \d+\.\d s/)
+  })
+
+  it('a job killed mid-download leaves a temporary file of its own, which the next download removes; nothing else goes', async () => {
+    const m = newModelRepo(2 * 2 ** 20)
+    hub().blobFaults.push({ kind: 'slow', bytesPerSecond: 512 * 1024 })
+    const dirs = newJobDirs()
+    const blobs = path.join(repoDir(hubCache(dirs), m), 'blobs')
+    // Another tool's download in progress, by huggingface_hub's name for it: not the action's to remove.
+    mkdirSync(blobs, { recursive: true })
+    writeFileSync(path.join(blobs, `${'c'.repeat(64)}.incomplete`), 'partial')
+    const killed = await runMain({
+      dirs,
+      inputs: { model: m.ref, 'hf-endpoint': hub().endpoint, 'llama-server-path': fakeServer, start: 'false' },
+      cancel: { when: /tiny-Q8_0\.gguf: .* \(\d+%\)/, signal: 'SIGKILL' },
+    })
+    expect(killed.signal).toBe('SIGKILL')
+    expect(readdirSync(blobs).sort()).toEqual([expect.stringMatching(new RegExp(`^${m.hex}\\.\\w+-\\d+-[0-9a-f]{8}\\.incomplete$`)), `${'c'.repeat(64)}.incomplete`].sort())
+    expect(existsSync(snapshotOf(hubCache(dirs), m))).toBe(false)
+    const next = await fetchModel(dirs, { model: m.ref })
+    expect(next.errors).toEqual([])
+    expect(readdirSync(blobs).sort()).toEqual([m.hex, `${'c'.repeat(64)}.incomplete`].sort())
   })
 
   it('two jobs fetching one model into one cache at once download it once', async () => {
