@@ -30,6 +30,8 @@ export const Input = {
   GpuWaitTimeout: 'gpu-wait-timeout',
   HealthTimeout: 'health-timeout',
   NetworkTimeout: 'network-timeout',
+  DownloadConnections: 'download-connections',
+  HfCache: 'hf-cache',
   HandoffPath: 'handoff-path',
   PoolId: 'pool-id',
 } as const

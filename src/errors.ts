@@ -32,7 +32,7 @@ export function errorMessage(error: unknown): string {
   }
 }
 
-const OURS = ['InputError', 'ModelError', 'EngineError', 'ServerError', 'LocalWriteError', 'RetriesExhaustedError', 'RequestError', 'UnsafeNameError', 'CacheLayoutError']
+const OURS = ['InputError', 'ModelError', 'EngineError', 'ServerError', 'LocalWriteError', 'RetriesExhaustedError', 'RateLimitError', 'RequestError', 'UnsafeNameError', 'CacheLayoutError']
 
 export function failStep(error: unknown): void {
   core.setFailed(errorMessage(error))

@@ -1,5 +1,6 @@
 // Every input is read and validated here, once, into one typed object. Nothing else calls core.getInput.
 import * as core from '@actions/core'
+import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -15,6 +16,7 @@ import {
   type InputName,
 } from './constants.js'
 import { InputError } from './errors.js'
+import { hfCacheLocation, hfTokenPath, type HfCacheLocation } from './model/hf-paths.js'
 import { parseModelRef, type ModelRef } from './model/ref.js'
 import { proxyUrls } from './http/proxy.js'
 import { RESERVED_SERVER_FLAGS } from './server/reserved.js'
@@ -57,6 +59,10 @@ export interface ActionInputs {
   healthTimeoutSeconds: number
   /** Milliseconds without an answer or a byte before a download attempt is given up. */
   networkTimeoutMs: number
+  /** Connections for one large download; undefined = automatic. */
+  downloadConnections: number | undefined
+  /** Where hf: models live (the Hugging Face cache), or undefined with `hf-cache: false`. */
+  hfCache: HfCacheLocation | undefined
   handoffPath: string
   poolId: string
 }
@@ -77,6 +83,7 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   [Input.GpuWaitTimeout]: '300',
   [Input.HealthTimeout]: '600',
   [Input.NetworkTimeout]: '30',
+  [Input.HfCache]: 'true',
   [Input.HandoffPath]: DEFAULT_HANDOFF_PATH,
   [Input.PoolId]: DEFAULT_POOL_ID,
 }
@@ -88,14 +95,29 @@ export interface InputContext {
   env: NodeJS.ProcessEnv
   cpuCount: number
   homeDir: string
+  /** The token in huggingface_hub's token file, when neither hf-token nor HF_TOKEN gives one. */
+  tokenFile?: string
 }
 
 /** Reads every declared input from the runner, masks the secrets first, and parses them. */
 export function readInputs(): ActionInputs {
   const raw = {} as Record<InputName, string>
   for (const name of Object.values(Input)) raw[name] = core.getInput(name)
-  for (const secret of secretsIn(raw, process.env)) core.setSecret(secret)
-  return parseInputs(raw, { env: process.env, cpuCount: os.availableParallelism(), homeDir: os.homedir() })
+  const homeDir = os.homedir()
+  const tokenFile = raw[Input.HfToken].trim() || process.env.HF_TOKEN?.trim() ? undefined : readTokenFile(hfTokenPath(process.env, homeDir))
+  for (const secret of secretsIn(raw, process.env, tokenFile)) core.setSecret(secret)
+  return parseInputs(raw, { env: process.env, cpuCount: os.availableParallelism(), homeDir, tokenFile })
+}
+
+/** The token `hf auth login` saved, or undefined when there is none (as huggingface_hub, a missing file is no error). */
+function readTokenFile(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8').trim() || undefined
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') core.warning(`The Hugging Face token file ${file} cannot be read (${code ?? 'error'}); going on without a token`)
+    return undefined
+  }
 }
 
 /**
@@ -103,10 +125,11 @@ export function readInputs(): ActionInputs {
  * credentials inside URLs (user info of the model, hf-endpoint, llama-cpp-repo and proxy URLs, and a model URL's
  * query string, where signed URLs carry their signature). Pure.
  */
-export function secretsIn(raw: Partial<Record<InputName, string>>, env: NodeJS.ProcessEnv): string[] {
+export function secretsIn(raw: Partial<Record<InputName, string>>, env: NodeJS.ProcessEnv, tokenFile?: string): string[] {
   const secrets: string[] = []
   for (const name of SECRET_INPUTS) if (raw[name]?.trim()) secrets.push(raw[name].trim())
   if (env.HF_TOKEN?.trim()) secrets.push(env.HF_TOKEN.trim())
+  if (tokenFile) secrets.push(tokenFile)
   const urls = [raw[Input.Model], raw[Input.HfEndpoint], raw[Input.LlamaCppRepo], env.HF_ENDPOINT, ...proxyUrls(env)]
   for (const text of urls) secrets.push(...urlSecrets(text?.trim().replace(/^hf:/, '') ?? ''))
   return [...new Set(secrets)].filter((s) => s.length > 0)
@@ -142,7 +165,7 @@ export function parseInputs(raw: Partial<Record<InputName, string>>, ctx: InputC
   const result = schema(ctx).safeParse(values)
   if (result.success) return result.data
   // Longest first, so that a secret inside another is not left half shown.
-  const secrets = secretsIn(raw, ctx.env).sort((a, b) => b.length - a.length)
+  const secrets = secretsIn(raw, ctx.env, ctx.tokenFile).sort((a, b) => b.length - a.length)
   const masked = (text: string, minLength = 1) => secrets.reduce((t, secret) => (secret.length >= minLength ? t.split(secret).join('***') : t), text)
   const problems = result.error.issues.map((issue) => {
     const name = String(issue.path[0]) as InputName
@@ -315,7 +338,7 @@ function schema(ctx: InputContext) {
     .object({
       [Input.Model]: field((v) => parseModelRef(v, workspace)),
       [Input.ModelDigest]: field(optional(digest)),
-      [Input.HfToken]: field((v) => headerSafe(v || ctx.env.HF_TOKEN?.trim() || undefined)),
+      [Input.HfToken]: field((v) => headerSafe(v || ctx.env.HF_TOKEN?.trim() || ctx.tokenFile || undefined)),
       [Input.HfEndpoint]: field((v) => {
         try {
           return httpUrl(v || ctx.env.HF_ENDPOINT?.trim() || DEFAULT_HF_ENDPOINT)
@@ -350,6 +373,8 @@ function schema(ctx: InputContext) {
       [Input.GpuWaitTimeout]: field(integer(0, 86_400)),
       [Input.HealthTimeout]: field(integer(1, 86_400)),
       [Input.NetworkTimeout]: field(integer(1, 3_600)),
+      [Input.DownloadConnections]: field(optional(integer(1, 64))),
+      [Input.HfCache]: field((v) => (boolean(v) ? hfCacheLocation(ctx.env, ctx.homeDir) : undefined)),
       [Input.HandoffPath]: field(inWorkspace),
       [Input.PoolId]: field(poolId),
     })
@@ -384,6 +409,8 @@ function schema(ctx: InputContext) {
         gpuWaitTimeoutSeconds: v[Input.GpuWaitTimeout],
         healthTimeoutSeconds: v[Input.HealthTimeout],
         networkTimeoutMs: v[Input.NetworkTimeout] * 1000,
+        downloadConnections: v[Input.DownloadConnections],
+        hfCache: v[Input.HfCache],
         handoffPath: perPoolHandoffPath(v[Input.HandoffPath], v[Input.PoolId], workspace),
         poolId: v[Input.PoolId],
       }),

@@ -32,7 +32,7 @@ export interface Downloaded {
 }
 
 /** What identifies one version of the file on the server: a strong ETag, else Last-Modified. */
-interface Validators {
+export interface Validators {
   etag: string | undefined
   lastModified: string | undefined
   /** The answer's version as a cache key takes it (versionOf). */
@@ -44,7 +44,7 @@ export function versionOf(response: Pick<HttpResponse, 'header'>): string | unde
   return response.header('etag') ?? response.header('last-modified') ?? undefined
 }
 
-function validatorsOf(response: Pick<HttpResponse, 'header'>): Validators {
+export function validatorsOf(response: Pick<HttpResponse, 'header'>): Validators {
   const etag = response.header('etag') ?? undefined
   return { etag: etag && !etag.startsWith('W/') ? etag : undefined, lastModified: response.header('last-modified') ?? undefined, version: versionOf(response) }
 }

@@ -6,8 +6,8 @@ import { Input } from '../constants.js'
 import { ModelError } from '../errors.js'
 import { ensureFreeSpace } from '../util/disk.js'
 import type { Credential } from '../http/request.js'
-import { downloadFile } from './download.js'
 import { checkGgufMagic, readGgufInfo } from './gguf.js'
+import { downloadModelFile } from './parallel-download.js'
 import type { ProvisionedModel } from './provisioned.js'
 import { modelEntryName, partFileName, type ModelStore, type StoredModel } from './store.js'
 import { childPath } from '../util/safe-path.js'
@@ -33,6 +33,8 @@ export interface FetchPlan {
   sourceOf?: (version: string) => string
   /** Milliseconds without an answer or a byte before an attempt is given up. */
   timeoutMs: number
+  /** The `download-connections` input; undefined = automatic. */
+  connections: number | undefined
   parts: RemotePart[]
   /** The `model-digest` input: the first part must have it. */
   modelDigest: string | undefined
@@ -52,7 +54,7 @@ export async function fetchIntoStore(store: ModelStore, plan: FetchPlan, entryLo
     let source = plan.source
     for (const [i, part] of plan.parts.entries()) {
       const file = childPath(partsDir, partFileName(part.name), 'A model file name')
-      const got = await downloadFile({
+      const got = await downloadModelFile({
         url: part.url,
         credential: part.credential,
         dest: file,
@@ -60,6 +62,7 @@ export async function fetchIntoStore(store: ModelStore, plan: FetchPlan, entryLo
         expectedSize: part.size,
         expectedDigest: part.digest ?? (i === 0 ? plan.modelDigest : undefined),
         timeoutMs: plan.timeoutMs,
+        connections: plan.connections,
       })
       installed.push({ name: part.name, file, digest: got.digest })
       if (i === 0 && plan.sourceOf && got.version !== undefined) source = plan.sourceOf(got.version)

@@ -11,7 +11,17 @@ import { provisionUrlModel } from './url.js'
 
 type ModelInputs = Pick<
   ActionInputs,
-  'model' | 'modelDigest' | 'hfEndpoint' | 'hfToken' | 'verify' | 'cacheDir' | 'remoteCache' | 'remoteCacheMaxModelSizeBytes' | 'networkTimeoutMs'
+  | 'model'
+  | 'modelDigest'
+  | 'hfEndpoint'
+  | 'hfToken'
+  | 'verify'
+  | 'cacheDir'
+  | 'remoteCache'
+  | 'remoteCacheMaxModelSizeBytes'
+  | 'networkTimeoutMs'
+  | 'downloadConnections'
+  | 'hfCache'
 >
 
 export async function provisionModel(inputs: ModelInputs): Promise<ProvisionedModel> {

@@ -200,10 +200,16 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
     const known = (await this.catalog.read()).local_files[file]
     if (verify === 'quick' && known && sameIdentity(identity, known)) return known.digest
     const digest = await sha256File(file)
-    await this.catalog.update((c) => {
-      c.local_files[file] = { ...identity, digest }
-    })
+    await this.recordLocalDigest(file, digest, identity)
     return digest
+  }
+
+  /** Records that `file`, as it is now, has `digest` (it was just hashed while it was written). */
+  async recordLocalDigest(file: string, digest: string, identity?: FileIdentity): Promise<void> {
+    const now = identity ?? identityOf(await fs.stat(file))
+    await this.catalog.update((c) => {
+      c.local_files[file] = { ...now, digest }
+    })
   }
 
   /**

@@ -35,7 +35,7 @@ export function urlFileName(url: URL): string {
 
 export async function provisionUrlModel(
   ref: UrlRef,
-  inputs: Pick<ActionInputs, 'modelDigest' | 'verify' | 'networkTimeoutMs'>,
+  inputs: Pick<ActionInputs, 'modelDigest' | 'verify' | 'networkTimeoutMs' | 'downloadConnections'>,
   store: ModelStore,
 ): Promise<ProvisionedModel> {
   const id = modelId(ref)
@@ -70,6 +70,15 @@ export async function provisionUrlModel(
       return { name, url: partUrl.href, size: i === 0 && Number.isSafeInteger(length) && length > 0 ? length : undefined }
     })
     // Keyed by the version HEAD named, the model is recorded under the version its download got.
-    return { id, ref: id, source, sourceOf: version === undefined ? undefined : sourceOf, parts, modelDigest: pinned, timeoutMs: inputs.networkTimeoutMs }
+    return {
+      id,
+      ref: id,
+      source,
+      sourceOf: version === undefined ? undefined : sourceOf,
+      parts,
+      modelDigest: pinned,
+      timeoutMs: inputs.networkTimeoutMs,
+      connections: inputs.downloadConnections,
+    }
   })
 }

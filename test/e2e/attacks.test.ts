@@ -70,6 +70,8 @@ async function failsWith(inputs: Record<string, string>, dirs = newJobDirs()): P
 }
 
 const provisionOnly = { 'llama-server-path': fakeServer, start: 'false' }
+/** hf: models into cache-dir's store, whose directories these attacks plant links in (hf-cache.test.ts attacks the other). */
+const intoStore = { 'hf-cache': 'false' }
 
 describe('paths: nothing written or deleted outside cache-dir', () => {
   it("a URL whose file name decodes to '../..' is refused before a byte is fetched", async () => {
@@ -126,7 +128,7 @@ describe('paths: nothing written or deleted outside cache-dir', () => {
     symlinkSync(target.dir, path.join(models, 'entries', entry))
     symlinkSync(target.dir, path.join(models, 'tmp', 'trash-aaaaaaaaaaaa'))
     symlinkSync(target.file, path.join(models, 'locks', `${entry}.lock`))
-    const run = await runMain({ dirs, inputs: { model: m.ref, 'hf-endpoint': hub().endpoint, ...provisionOnly } })
+    const run = await runMain({ dirs, inputs: { model: m.ref, 'hf-endpoint': hub().endpoint, ...provisionOnly, ...intoStore } })
     // The lease directory is a link: refused, naming it, rather than followed.
     expect(run.errors.join('\n')).toMatch(/leases\/sha256-[0-9a-f]{64} is a symbolic link; the action writes only into real directories inside its cache/)
     target.unchanged()
@@ -144,7 +146,7 @@ describe('paths: nothing written or deleted outside cache-dir', () => {
     symlinkSync(target.dir, path.join(models, 'entries', entry))
     symlinkSync(target.dir, path.join(models, 'tmp', 'trash-aaaaaaaaaaaa'))
     symlinkSync(target.file, path.join(models, 'locks', `${entry}.lock`))
-    const run = await runMain({ dirs, inputs: { model: m.ref, 'hf-endpoint': hub().endpoint, ...provisionOnly } })
+    const run = await runMain({ dirs, inputs: { model: m.ref, 'hf-endpoint': hub().endpoint, ...provisionOnly, ...intoStore } })
     expect(run.errors).toEqual([])
     const installed = path.join(models, 'entries', entry)
     expect(lstatSync(installed).isDirectory()).toBe(true)
@@ -160,7 +162,7 @@ describe('paths: nothing written or deleted outside cache-dir', () => {
     mkdirSync(cacheDir(dirs), { recursive: true })
     symlinkSync(target.dir, path.join(cacheDir(dirs), 'models'))
     const m = hubModel()
-    const run = await runMain({ dirs, inputs: { model: m.ref, 'hf-endpoint': hub().endpoint, ...provisionOnly } })
+    const run = await runMain({ dirs, inputs: { model: m.ref, 'hf-endpoint': hub().endpoint, ...provisionOnly, ...intoStore } })
     expect(run.exitCode).toBe(1)
     expect(run.errors[0]).toMatch(/setup-llama-server\/models is a symbolic link/)
     target.unchanged()

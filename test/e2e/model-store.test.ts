@@ -25,9 +25,13 @@ function newModelRepo(bytes = 256 * 1024, options: { gated?: boolean; private?: 
   return { id, file, body, commit, ref: `hf:${id}/${file}`, digest: `sha256:${sha256(body)}` }
 }
 
-/** Provisions only (start: false), with the engine test double, in `dirs` (a job with its own tool cache). */
+/**
+ * Provisions only (start: false), with the engine test double, in `dirs` (a job with its own tool cache). These
+ * tests are about cache-dir's store, so hf: models go there (`hf-cache: false`); test/e2e/hf-cache.test.ts covers
+ * the Hugging Face cache.
+ */
 async function fetchModel(inputs: Record<string, string>, dirs: JobDirs = newJobDirs(), env: Record<string, string> = {}): Promise<MainRun> {
-  const run = await runMain({ dirs, inputs: { 'llama-server-path': fakeServer, start: 'false', 'hf-endpoint': hub().endpoint, ...inputs }, env })
+  const run = await runMain({ dirs, inputs: { 'llama-server-path': fakeServer, start: 'false', 'hf-endpoint': hub().endpoint, 'hf-cache': 'false', ...inputs }, env })
   return run
 }
 
@@ -245,7 +249,7 @@ describe('the store', () => {
     const dirs = newJobDirs()
     const killed = await runMain({
       dirs,
-      inputs: { model: m.ref, 'hf-endpoint': hub().endpoint, 'llama-server-path': fakeServer, start: 'false' },
+      inputs: { model: m.ref, 'hf-endpoint': hub().endpoint, 'llama-server-path': fakeServer, start: 'false', 'hf-cache': 'false' },
       cancel: { when: /tiny-Q8_0\.gguf: .* \(\d+%\)/, signal: 'SIGKILL' },
     })
     expect(killed.signal).toBe('SIGKILL')
@@ -318,7 +322,7 @@ describe('the store', () => {
     const [a, b, c] = [newModelRepo(300 * 1024), newModelRepo(300 * 1024), newModelRepo(300 * 1024)]
     const dirs = newJobDirs()
     // a is served (its server holds a lease), then b and c are fetched with a limit that fits about one model.
-    const serving = await runMain({ dirs, inputs: { model: a!.ref, 'hf-endpoint': hub().endpoint, 'llama-server-path': fakeServer } })
+    const serving = await runMain({ dirs, inputs: { model: a!.ref, 'hf-endpoint': hub().endpoint, 'llama-server-path': fakeServer, 'hf-cache': 'false' } })
     expect(serving.errors).toEqual([])
     await runPost(await fetchModel({ model: b!.ref }, dirs))
     const last = await fetchModel({ model: c!.ref, 'cache-max-size': '400K' }, dirs)

@@ -38,9 +38,9 @@ async function fetchModel(dirs: JobDirs, inputs: Record<string, string>): Promis
   })
 }
 
-/** The same paths with nothing in them, as an ephemeral runner's next job has. */
+/** The same paths with nothing in them (its Hugging Face cache too), as an ephemeral runner's next job has. */
 function freshRunner(dirs: JobDirs): JobDirs {
-  for (const dir of [dirs.temp, dirs.toolCache]) {
+  for (const dir of [dirs.temp, dirs.toolCache, path.join(dirs.root, 'hf-home')]) {
     rmSync(dir, { recursive: true, force: true })
     mkdirSync(dir)
   }
@@ -70,8 +70,10 @@ describe('remote-cache: model', () => {
     expect(second.stdout).toContain(`Restored model-sha256-${digests[0]?.slice(7)} from the GitHub Actions cache`)
     expect(second.outputs['model-cache-hit']).toBe('true')
     expect(second.outputs['model-digest']).toBe(digests[0])
+    // Restored into cache-dir's store, and hard-linked from there into the Hugging Face cache (the default).
     const modelPath = second.outputs['model-path'] as string
-    expect(modelPath.startsWith(dirs.toolCache)).toBe(true)
+    expect(modelPath.startsWith(path.join(dirs.root, 'hf-home', 'hub', 'models--org--'))).toBe(true)
+    expect(second.stdout).toContain('hard-linked into the Hugging Face cache, not downloaded')
     expect(readFileSync(modelPath).equals(parts['m-00001-of-00002.gguf'])).toBe(true)
     expect(readFileSync(path.join(path.dirname(modelPath), 'm-00002-of-00002.gguf')).equals(parts['m-00002-of-00002.gguf'])).toBe(true)
     // Each part's bytes came from the Hub once: for the first job.

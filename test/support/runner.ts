@@ -104,6 +104,8 @@ export async function runMain(options: MainOptions): Promise<MainRun> {
     RUNNER_OS: 'Linux',
     RUNNER_ARCH: os.arch() === 'arm64' ? 'ARM64' : 'X64',
     RUNNER_TRACKING_ID: trackingId,
+    // The job's own Hugging Face home (its cache and token file), never the machine's.
+    HF_HOME: path.join(dirs.root, 'hf-home'),
     ...options.env,
   }
   const declared = actionYml().inputs
