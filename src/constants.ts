@@ -30,8 +30,11 @@ export const Input = {
   ApiKey: 'api-key',
   Devices: 'devices',
   GpuPolicy: 'gpu-policy',
+  GpuWaitTimeout: 'gpu-wait-timeout',
   HealthTimeout: 'health-timeout',
   NetworkTimeout: 'network-timeout',
+  DownloadConnections: 'download-connections',
+  HfCache: 'hf-cache',
   HandoffPath: 'handoff-path',
   PoolId: 'pool-id',
 } as const

@@ -22,11 +22,17 @@ export class ServerError extends Error {
 }
 
 export function errorMessage(error: unknown): string {
-  if (error instanceof Error) return error.message
-  return typeof error === 'string' ? error : JSON.stringify(error) ?? String(error)
+  try {
+    if (error instanceof Error) return error.message
+    const message = (error as { message?: unknown } | undefined)?.message
+    if (typeof message === 'string') return message
+    return typeof error === 'string' ? error : (JSON.stringify(error) ?? String(error))
+  } catch {
+    return 'an error that cannot be described'
+  }
 }
 
-const OURS = ['InputError', 'ModelError', 'EngineError', 'ServerError', 'LocalWriteError', 'RetriesExhaustedError', 'RequestError', 'UnsafeNameError', 'CacheLayoutError']
+const OURS = ['InputError', 'ModelError', 'EngineError', 'ServerError', 'LocalWriteError', 'RetriesExhaustedError', 'RateLimitError', 'RequestError', 'UnsafeNameError', 'CacheLayoutError']
 
 export function failStep(error: unknown): void {
   core.setFailed(errorMessage(error))
@@ -46,8 +52,18 @@ export function guardProcess(then: () => Promise<void> | void = () => undefined)
   const onFault = (error: unknown) => {
     if (handled) return
     handled = true
-    failStep(error instanceof Error ? Object.assign(error, { message: `Unexpected error: ${error.message}` }) : error)
-    void Promise.resolve(then()).finally(() => process.exit(1))
+    try {
+      // Never changes the error itself: a DOMException or a frozen object would throw here.
+      core.setFailed(`Unexpected error: ${errorMessage(error)}`)
+      const stack = (error as { stack?: unknown } | undefined)?.stack
+      if (typeof stack === 'string') core.debug(stack)
+    } catch {
+      process.exitCode = 1
+    }
+    void Promise.resolve()
+      .then(then)
+      .catch(() => undefined)
+      .finally(() => process.exit(1))
   }
   process.on('uncaughtException', onFault)
   process.on('unhandledRejection', onFault)

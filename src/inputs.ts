@@ -1,5 +1,6 @@
 // Every input is read and validated here, once, into one typed object. Nothing else calls core.getInput.
 import * as core from '@actions/core'
+import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -16,6 +17,7 @@ import {
   type InputName,
 } from './constants.js'
 import { InputError } from './errors.js'
+import { hfCacheLocation, hfTokenPath, type HfCacheLocation } from './model/hf-paths.js'
 import { parseModelRef, type ModelRef } from './model/ref.js'
 import { proxyUrls } from './http/proxy.js'
 import { RESERVED_SERVER_FLAGS } from './server/reserved.js'
@@ -58,11 +60,17 @@ export interface ActionInputs {
   parallel: number
   serverArgs: string[]
   apiKey: string | undefined
-  devices: number[] | undefined
+  /** GPU indices and UUIDs, `all`, or undefined: choose (gpu/placement.ts). */
+  devices: 'all' | (number | string)[] | undefined
   gpuPolicy: 'vram-only' | 'allow-offload'
+  gpuWaitTimeoutSeconds: number
   healthTimeoutSeconds: number
   /** Milliseconds without an answer or a byte before a download attempt is given up. */
   networkTimeoutMs: number
+  /** Connections for one large download; undefined = automatic. */
+  downloadConnections: number | undefined
+  /** Where hf: models live (the Hugging Face cache), or undefined with `hf-cache: false`. */
+  hfCache: HfCacheLocation | undefined
   handoffPath: string
   poolId: string
 }
@@ -82,8 +90,10 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   [Input.Port]: '0',
   [Input.Parallel]: '1',
   [Input.GpuPolicy]: 'vram-only',
+  [Input.GpuWaitTimeout]: '300',
   [Input.HealthTimeout]: '600',
   [Input.NetworkTimeout]: '30',
+  [Input.HfCache]: 'true',
   [Input.HandoffPath]: DEFAULT_HANDOFF_PATH,
   [Input.PoolId]: DEFAULT_POOL_ID,
 }
@@ -95,14 +105,29 @@ export interface InputContext {
   env: NodeJS.ProcessEnv
   cpuCount: number
   homeDir: string
+  /** The token in huggingface_hub's token file, when neither hf-token nor HF_TOKEN gives one. */
+  tokenFile?: string
 }
 
 /** Reads every declared input from the runner, masks the secrets first, and parses them. */
 export function readInputs(): ActionInputs {
   const raw = {} as Record<InputName, string>
   for (const name of Object.values(Input)) raw[name] = core.getInput(name)
-  for (const secret of secretsIn(raw, process.env)) core.setSecret(secret)
-  return parseInputs(raw, { env: process.env, cpuCount: os.availableParallelism(), homeDir: os.homedir() })
+  const homeDir = os.homedir()
+  const tokenFile = raw[Input.HfToken].trim() || process.env.HF_TOKEN?.trim() ? undefined : readTokenFile(hfTokenPath(process.env, homeDir))
+  for (const secret of secretsIn(raw, process.env, tokenFile)) core.setSecret(secret)
+  return parseInputs(raw, { env: process.env, cpuCount: os.availableParallelism(), homeDir, tokenFile })
+}
+
+/** The token `hf auth login` saved, or undefined when there is none (as huggingface_hub, a missing file is no error). */
+function readTokenFile(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8').trim() || undefined
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') core.warning(`The Hugging Face token file ${file} cannot be read (${code ?? 'error'}); going on without a token`)
+    return undefined
+  }
 }
 
 /**
@@ -110,10 +135,11 @@ export function readInputs(): ActionInputs {
  * credentials inside URLs (user info of the model, hf-endpoint, llama-cpp-repo and proxy URLs, and a model URL's
  * query string, where signed URLs carry their signature). Pure.
  */
-export function secretsIn(raw: Partial<Record<InputName, string>>, env: NodeJS.ProcessEnv): string[] {
+export function secretsIn(raw: Partial<Record<InputName, string>>, env: NodeJS.ProcessEnv, tokenFile?: string): string[] {
   const secrets: string[] = []
   for (const name of SECRET_INPUTS) if (raw[name]?.trim() && raw[name].trim() !== DEFAULT_GITHUB_TOKEN) secrets.push(raw[name].trim())
   for (const token of [env.HF_TOKEN, env.GITHUB_TOKEN]) if (token?.trim()) secrets.push(token.trim())
+  if (tokenFile) secrets.push(tokenFile)
   const urls = [raw[Input.Model], raw[Input.HfEndpoint], raw[Input.LlamaCppRepo], env.HF_ENDPOINT, ...proxyUrls(env)]
   for (const text of urls) secrets.push(...urlSecrets(text?.trim().replace(/^hf:/, '') ?? ''))
   return [...new Set(secrets)].filter((s) => s.length > 0)
@@ -149,12 +175,14 @@ export function parseInputs(raw: Partial<Record<InputName, string>>, ctx: InputC
   const result = schema(ctx).safeParse(values)
   if (result.success) return result.data
   // Longest first, so that a secret inside another is not left half shown.
-  const secrets = secretsIn(raw, ctx.env).sort((a, b) => b.length - a.length)
-  const shown = (value: string) => secrets.reduce((text, secret) => text.split(secret).join('***'), redactValue(value))
+  const secrets = secretsIn(raw, ctx.env, ctx.tokenFile).sort((a, b) => b.length - a.length)
+  const masked = (text: string, minLength = 1) => secrets.reduce((t, secret) => (secret.length >= minLength ? t.split(secret).join('***') : t), text)
   const problems = result.error.issues.map((issue) => {
     const name = String(issue.path[0]) as InputName
-    const given = SECRET_INPUTS.has(name) ? 'is not valid' : `is ${JSON.stringify(shown(values[name]))}`
-    return `Input '${name}' ${given}: expected ${issue.message}.`
+    const given = SECRET_INPUTS.has(name) ? 'is not valid' : `is ${JSON.stringify(masked(redactValue(values[name])))}`
+    // What was expected may quote a piece of the value too (the argument that keeps a quote): masked as well, but
+    // not for secrets so short that they would blank ordinary words.
+    return `Input '${name}' ${given}: expected ${masked(issue.message, 6)}.`
   })
   throw new InputError(problems)
 }
@@ -264,12 +292,15 @@ function gpuLayers(value: string): number | 'all' {
   return integer(0, 100_000)(value)
 }
 
-function devices(value: string): number[] {
+function devices(value: string): 'all' | (number | string)[] {
+  if (value === 'all') return 'all'
   const list = value.split(',').map((d) => d.trim())
-  if (!list.every((d) => /^\d+$/.test(d)) || new Set(list).size !== list.length) {
-    throw new Invalid('GPU indices separated by commas, each once, e.g. 0,1')
+  // nvidia-smi's UUIDs: GPU-<hex groups>, or MIG-… for a MIG instance.
+  if (!list.every((d) => /^\d+$/.test(d) || /^(GPU|MIG)-[0-9a-f-]{8,}$/i.test(d)) || new Set(list).size !== list.length) {
+    throw new Invalid("GPU indices or UUIDs separated by commas, each once (e.g. 0,1 or GPU-5c1e…), or 'all'")
   }
-  return list.map(Number)
+  // As nvidia-smi writes them: the prefix in capitals, the hex digits in lower case.
+  return list.map((d) => (/^\d+$/.test(d) ? Number(d) : `${d.slice(0, 4).toUpperCase()}${d.slice(4).toLowerCase()}`))
 }
 
 function digest(value: string): string {
@@ -293,6 +324,12 @@ function gitRef(value: string): string {
 /** A git URL (scheme://… or user@host:path) as given; a local path resolved against the workspace. */
 function repo(value: string, workspace: string): string {
   if (value.startsWith('-')) throw new Invalid("a git URL or a local path, not starting with '-'")
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(value)) throw new Invalid('a git URL or a local path without control characters')
+  const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? URL.parse(value) : null
+  if (url && url.password && url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new Invalid('a git URL with credentials only over http(s) (they go to git as a header, never in its argv); use an ssh key for ssh')
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) || /^[\w.-]+@[\w.-]+:/.test(value)) return value
   return path.resolve(workspace, value)
 }
@@ -320,8 +357,16 @@ function schema(ctx: InputContext) {
     .object({
       [Input.Model]: field((v) => parseModelRef(v, workspace)),
       [Input.ModelDigest]: field(optional(digest)),
-      [Input.HfToken]: field((v) => headerSafe(v || ctx.env.HF_TOKEN?.trim() || undefined)),
-      [Input.HfEndpoint]: field((v) => httpUrl(v || ctx.env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT)),
+      [Input.HfToken]: field((v) => headerSafe(v || ctx.env.HF_TOKEN?.trim() || ctx.tokenFile || undefined)),
+      [Input.HfEndpoint]: field((v) => {
+        try {
+          return httpUrl(v || ctx.env.HF_ENDPOINT?.trim() || DEFAULT_HF_ENDPOINT)
+        } catch (error) {
+          // Empty input: the bad value is the environment's, and the message must say where it came from.
+          if (v || !(error instanceof Invalid)) throw error
+          throw new Invalid(`${error.expected}; it is empty, and the HF_ENDPOINT environment variable is ${JSON.stringify(redactValue(ctx.env.HF_ENDPOINT ?? ''))}`)
+        }
+      }),
       [Input.LlamaCppRepo]: field((v) => repo(v, workspace)),
       [Input.LlamaCppRef]: field(gitRef),
       [Input.LlamaServerPath]: field(optional(inWorkspace)),
@@ -347,8 +392,11 @@ function schema(ctx: InputContext) {
       [Input.ApiKey]: field((v) => headerSafe(v || undefined)),
       [Input.Devices]: field(optional(devices)),
       [Input.GpuPolicy]: field(oneOf(['vram-only', 'allow-offload'])),
+      [Input.GpuWaitTimeout]: field(integer(0, 86_400)),
       [Input.HealthTimeout]: field(integer(1, 86_400)),
       [Input.NetworkTimeout]: field(integer(1, 3_600)),
+      [Input.DownloadConnections]: field(optional(integer(1, 64))),
+      [Input.HfCache]: field((v) => (boolean(v) ? hfCacheLocation(ctx.env, ctx.homeDir) : undefined)),
       [Input.HandoffPath]: field(inWorkspace),
       [Input.PoolId]: field(poolId),
     })
@@ -383,8 +431,11 @@ function schema(ctx: InputContext) {
         apiKey: v[Input.ApiKey],
         devices: v[Input.Devices],
         gpuPolicy: v[Input.GpuPolicy],
+        gpuWaitTimeoutSeconds: v[Input.GpuWaitTimeout],
         healthTimeoutSeconds: v[Input.HealthTimeout],
         networkTimeoutMs: v[Input.NetworkTimeout] * 1000,
+        downloadConnections: v[Input.DownloadConnections],
+        hfCache: v[Input.HfCache],
         handoffPath: perPoolHandoffPath(v[Input.HandoffPath], v[Input.PoolId], workspace),
         poolId: v[Input.PoolId],
       }),

@@ -3,6 +3,7 @@
 import * as core from '@actions/core'
 import { STOP_GRACE_MS } from './constants.js'
 import { errorMessage } from './errors.js'
+import { checkServerGpus } from './gpu/release.js'
 import { logTail } from './server/log-tail.js'
 import { groupAlive, processStartTime } from './server/process-identity.js'
 import { stopProcessGroup } from './server/stop.js'
@@ -15,6 +16,7 @@ export async function run(): Promise<void> {
     const server = readServerState()
     if (server) {
       await stopServer(server.pid, server.startTime)
+      await checkServerGpus(server)
       const tail = await logTail(server.logPath, 100)
       core.startGroup(`llama-server log (last 100 lines of ${server.logPath})`)
       await printInert(tail || '(empty)')
@@ -28,7 +30,7 @@ export async function run(): Promise<void> {
       // It held main's leases for start: false; the job is over, so they go.
       await stopProcessGroup(keeper.pid, STOP_GRACE_MS)
     }
-    for (const save of readPendingRemoteSaves()) await saveToRemote(save.name, save.dir)
+    for (const save of readPendingRemoteSaves()) await saveToRemote(save.name, save.dir, save.files ?? [])
   } catch (error) {
     // A post step that cannot clean up must say so loudly: the next job on this runner would inherit the mess.
     core.setFailed(`Could not stop llama-server: ${errorMessage(error)}`)

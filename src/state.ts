@@ -50,10 +50,14 @@ function parseState(name: string): unknown {
   }
 }
 
-/** An entry that post saves to the GitHub Actions cache: its remote name and its directory in the store. */
+/**
+ * An entry that post saves to the GitHub Actions cache: its remote name, its directory, and every file it must
+ * hold with its sha256 as main verified it (a later step of the job could change the files before post runs).
+ */
 export interface PendingRemoteSave {
   name: string
   dir: string
+  files: { path: string; digest: string }[]
 }
 
 const REMOTE_SAVES = 'remote-saves'
@@ -67,4 +71,29 @@ export function addPendingRemoteSave(save: PendingRemoteSave): void {
 export function readPendingRemoteSaves(): PendingRemoteSave[] {
   const parsed = parseState(REMOTE_SAVES)
   return Array.isArray(parsed) ? (parsed as PendingRemoteSave[]) : []
+}
+
+/** The GPUs main placed the server on, for post to check that their memory came back. */
+export interface GpuState {
+  gpus: { index: number; uuid: string | null; name: string; reservedBytes: number }[]
+  /** The GPU lease, which post removes once the server is gone. */
+  leaseFile: string | null
+  /**
+   * nvidia-smi listed the server under its pid: its pids are this job's (not so in a container without the host's
+   * PID namespace, where post can then tell neither whether the memory came back nor whose other processes are).
+   */
+  pidsComparable: boolean
+}
+
+const GPUS = 'gpus'
+
+export function saveGpuState(state: GpuState): void {
+  core.saveState(GPUS, JSON.stringify(state))
+}
+
+export function readGpuState(): GpuState | undefined {
+  const parsed = parseState(GPUS) as Partial<GpuState> | undefined
+  if (!Array.isArray(parsed?.gpus)) return undefined
+  const gpus = parsed.gpus.filter((g) => typeof g?.index === 'number' && (typeof g.uuid === 'string' || g.uuid === null) && typeof g.name === 'string' && typeof g.reservedBytes === 'number')
+  return { gpus, leaseFile: typeof parsed.leaseFile === 'string' ? parsed.leaseFile : null, pidsComparable: parsed.pidsComparable === true }
 }

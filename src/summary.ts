@@ -1,10 +1,11 @@
 // The job summary: what was started, from what, on which GPUs, and how long each phase took.
 import * as core from '@actions/core'
 import type { ProvisionedEngine } from './engine/provisioned.js'
+import { gpusWithReservations, type Placement } from './gpu/placement.js'
+import { allocatedPerGpu, describeFit, type ServerAllocation } from './gpu/server-log.js'
 import type { ProvisionedModel } from './model/provisioned.js'
 import { formatBytes } from './util/format.js'
 import type { Phase } from './phases.js'
-import type { Placement } from './server/placement.js'
 import type { RunningServer } from './server/start.js'
 
 export interface SummaryParts {
@@ -12,11 +13,13 @@ export interface SummaryParts {
   engine: ProvisionedEngine
   server: RunningServer | undefined
   placement: Placement | undefined
+  /** What llama-server's log says it allocated (GPU backends). */
+  allocation?: ServerAllocation
   phases: readonly Phase[]
 }
 
 /** The summary's rows, section by section (pure, so that tests can read them). */
-export function summaryRows({ model, engine, server, placement, phases }: SummaryParts): [string, string, string][] {
+export function summaryRows({ model, engine, server, placement, allocation, phases }: SummaryParts): [string, string, string][] {
   const rows: [string, string, string][] = [
     ['Model', 'id', model.id],
     ['Model', 'digest', model.digest],
@@ -34,9 +37,16 @@ export function summaryRows({ model, engine, server, placement, phases }: Summar
     rows.push(['Server', 'URL', server.url], ['Server', 'pid', String(server.pid)])
     const gpus = placement?.gpus ?? []
     rows.push(['Server', 'GPUs', gpus.length ? gpus.map((g) => `${g.index}: ${g.name}`).join(', ') : 'none (cpu)'])
-    if (placement?.estimate) {
+    if (placement?.estimate && placement.reservations.length) {
       const free = gpus.reduce((s, g) => s + g.memoryFreeMib * 2 ** 20, 0)
-      rows.push(['Server', 'VRAM estimate vs free', `${formatBytes(placement.estimate.totalBytes)} of ${formatBytes(free)}`])
+      const reserved = placement.reservations.reduce((s, r) => s + r.bytes, 0)
+      const source = placement.estimate.source === 'formula' ? 'the GGUF header' : 'llama-fit-params'
+      rows.push(['Server', 'VRAM estimate vs free', `${formatBytes(reserved)} of ${formatBytes(free)} (from ${source})`])
+    }
+    if (placement?.tensorSplit) rows.push(['Server', 'tensor split', placement.tensorSplit.join(',')])
+    if (placement && allocation) {
+      for (const line of allocatedPerGpu(allocation, gpusWithReservations(placement))) rows.push(['Server', 'allocated (its log)', line])
+      if (placement.llamaFits) rows.push(['Server', "llama.cpp's fit decided", describeFit(allocation)])
     }
   } else {
     rows.push(['Server', 'started', 'no (start: false)'])

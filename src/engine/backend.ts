@@ -1,5 +1,5 @@
 // Which backend to build for, and why. Pure.
-import type { GpuInfo } from '../handoff.js'
+import type { GpuInfo } from '../gpu/nvidia-smi.js'
 import type { Backend } from '../inputs.js'
 
 export type BuiltBackend = Exclude<Backend, 'auto'>

@@ -15,7 +15,14 @@ export interface GitRemote {
 export function gitRemote(repo: string): GitRemote {
   const url = /^https?:\/\//i.test(repo) ? URL.parse(repo) : null
   if (!url || (!url.username && !url.password)) return { url: repo, env: {}, display: redactValue(repo) }
-  const basic = Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s)
+    } catch {
+      return s
+    }
+  }
+  const basic = Buffer.from(`${decode(url.username)}:${decode(url.password)}`).toString('base64')
   url.username = ''
   url.password = ''
   return {

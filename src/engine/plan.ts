@@ -2,11 +2,15 @@
 // Pure, so that tests can check the exact commands for every backend without a GPU.
 import { createHash } from 'node:crypto'
 import type { ActionInputs } from '../inputs.js'
+import { redactValue } from '../util/redact.js'
 import type { BuiltBackend } from './backend.js'
 import type { Toolchain } from './toolchain.js'
 
-/** Bumped whenever the recipe below changes what a build produces, so that old cache entries are not reused. */
-export const ENGINE_RECIPE_VERSION = 1
+/**
+ * Bumped whenever the recipe below changes what a build produces, so that old cache entries are not reused.
+ * 2: llama-fit-params is built beside llama-server where the source has it.
+ */
+export const ENGINE_RECIPE_VERSION = 2
 
 /** The inputs that decide an engine. */
 export type EngineInputs = Pick<
@@ -93,8 +97,9 @@ export function cmakeConfigureArgs(plan: ConfigurePlan): string[] {
   ]
 }
 
-export function cmakeBuildArgs(buildDir: string, jobs: number): string[] {
-  return ['--build', buildDir, '--target', 'llama-server', '--parallel', String(jobs)]
+/** `target`: llama-server, or a program built beside it (llama-fit-params, whose projection the GPU placement uses). */
+export function cmakeBuildArgs(buildDir: string, jobs: number, target = 'llama-server'): string[] {
+  return ['--build', buildDir, '--target', target, '--parallel', String(jobs)]
 }
 
 /**
@@ -121,6 +126,6 @@ export function engineKey(material: KeyMaterial): string {
 /** A git URL as the key sees it: host in lower case, no trailing .git or '/'. Local paths stay as they are. */
 export function normalizeRepo(repo: string): string {
   const url = URL.parse(repo)
-  if (!url || !/^(https?|ssh|git):$/.test(url.protocol)) return repo.replace(/\/+$/, '')
+  if (!url || !/^(https?|ssh|git):$/.test(url.protocol)) return redactValue(repo.replace(/\/+$/, ''))
   return `${url.protocol}//${url.host.toLowerCase()}${url.pathname.replace(/\/+$/, '').replace(/\.git$/, '')}`
 }

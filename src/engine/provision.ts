@@ -1,13 +1,14 @@
 // The engine inputs into a llama-server binary that runs here: the user's binary as it is, llama.cpp's release
 // archive for the pinned commit (release/provision.ts), or llama.cpp built at that commit for the chosen backend,
-// once per cache key, kept in the engine store (and the remote cache).
+// once per cache key, kept in the engine store (and the remote cache). In two parts: the plan (the binary's check,
+// or the commit's resolution and, for a build, tools, backend and key), which needs nothing from the model and so
+// runs while the model is looked up; then the store, a release archive, the remote cache or a build.
 import * as core from '@actions/core'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { Input } from '../constants.js'
 import { EngineError } from '../errors.js'
-import type { GpuInfo } from '../handoff.js'
-import type { ActionInputs } from '../inputs.js'
+import type { GpuInfo } from '../gpu/nvidia-smi.js'
 import { restoreFromRemote } from '../store/remote-cache.js'
 import { addPendingRemoteSave } from '../state.js'
 import { chooseBackend, type BuiltBackend } from './backend.js'
@@ -17,25 +18,47 @@ import { cudaArchitecturesOf } from './gpu.js'
 import { engineKey, ENGINE_RECIPE_VERSION, normalizeCmakeArgs, normalizeRepo, type BuildPlan, type EngineInputs, type KeyMaterial } from './plan.js'
 import { missingTools, missingToolsMessage } from './preflight.js'
 import type { ProvisionedEngine } from './provisioned.js'
-import { resolveCommit } from './ref.js'
+import { resolveCommit, type ResolvedRef } from './ref.js'
 import { EngineStore, MANIFEST, readManifest } from './store.js'
 import { provisionFromRelease } from './release/provision.js'
 import { probeToolchain } from './toolchain.js'
-import { checkNvccHostCompiler } from './cuda.js'
 
-export async function provisionEngine(inputs: EngineInputs, gpus: GpuInfo[]): Promise<ProvisionedEngine> {
+/** The user's binary, checked; or what to look up in the store and build when it is not there. */
+export type EnginePlan =
+  | { mode: 'binary'; engine: ProvisionedEngine }
+  | { mode: 'source'; plan: BuildPlan }
+  /** A release archive first (engine-source auto or release), a build where none fits. */
+  | { mode: 'release'; gpus: Promise<GpuInfo[]>; resolving: Promise<ResolvedRef> }
+
+export async function planEngine(inputs: EngineInputs, gpus: Promise<GpuInfo[]>): Promise<EnginePlan> {
+  const store = new EngineStore(inputs.cacheDir)
   if (inputs.llamaServerPath !== undefined) {
     // A given binary's backend cannot be asked; auto assumes what the machine has.
-    const backend: BuiltBackend = inputs.backend !== 'auto' ? inputs.backend : gpus.length ? 'cuda' : 'cpu'
-    const engine = await useExistingBinary(inputs.llamaServerPath, backend)
+    const backend: BuiltBackend = inputs.backend !== 'auto' ? inputs.backend : (await gpus).length ? 'cuda' : 'cpu'
+    const engine = await useExistingBinary(inputs.llamaServerPath, backend, store.outputs, inputs.verify)
     core.info(`Engine: ${engine.path} (version ${engine.version}, given by '${Input.LlamaServerPath}')`)
-    return engine
+    return { mode: 'binary', engine }
   }
-  if (inputs.engineSource !== 'build') {
-    const released = await provisionFromRelease(inputs, gpus)
+  // git asks the remote for the commit before anything else: it runs while the rest is probed, nvidia-smi answers
+  // and the model is looked up. Without git, the preflight says so before this failure is looked at.
+  const resolving = resolveCommit('git', inputs.llamaCppRepo, inputs.llamaCppRef)
+  resolving.catch(() => undefined)
+  // A release archive is looked for after the model (it may download, which a failed model should not wait for);
+  // no build tool is needed, so none is probed until a build is.
+  if (inputs.engineSource !== 'build') return { mode: 'release', gpus, resolving }
+  return { mode: 'source', plan: await planBuild(inputs, store, gpus, resolving) }
+}
+
+export async function provisionEngine(inputs: EngineInputs, planned: EnginePlan): Promise<ProvisionedEngine> {
+  if (planned.mode === 'binary') return planned.engine
+  let plan: BuildPlan
+  if (planned.mode === 'release') {
+    const released = await provisionFromRelease(inputs, planned.gpus, planned.resolving)
     if (released) return released
+    plan = await planBuild(inputs, new EngineStore(inputs.cacheDir), planned.gpus, planned.resolving)
+  } else {
+    plan = planned.plan
   }
-  const plan = await planBuild(inputs, gpus)
   const { key, backend } = plan
   const commit = plan.material.commit
   const store = new EngineStore(inputs.cacheDir)
@@ -52,26 +75,24 @@ export async function provisionEngine(inputs: EngineInputs, gpus: GpuInfo[]): Pr
       if (restored) return done(restored.binary, restored.version, true)
     }
     const built = await buildEngine(store, plan, inputs)
-    if (remote) addPendingRemoteSave({ name: key, dir: store.entryDir(key) })
+    if (remote) addPendingRemoteSave({ name: key, dir: store.entryDir(key), files: await store.entryFiles(key) })
     return done(built.binary, built.version, false)
   })
 }
 
 /** Preflight, backend, CUDA architectures, commit and cache key, before anything slow. */
-async function planBuild(inputs: EngineInputs, gpus: GpuInfo[]): Promise<BuildPlan> {
-  const tc = await probeToolchain(process.env)
+async function planBuild(inputs: EngineInputs, store: EngineStore, gpuQuery: Promise<GpuInfo[]>, resolving: Promise<ResolvedRef>): Promise<BuildPlan> {
+  const tc = await probeToolchain(process.env, store.outputs)
+  const gpus = await gpuQuery
   const { backend, reason } = chooseBackend(inputs.backend, gpus, tc.nvcc)
   core.info(`Backend: ${reason}`)
   const missing = missingTools(backend, tc)
   if (missing.length) throw new EngineError(missingToolsMessage(backend, missing))
   const cudaArchitectures = backend === 'cuda' ? (inputs.cudaArchitectures ?? cudaArchitecturesOf(gpus)) : undefined
-  if (backend === 'cuda') {
-    if (!cudaArchitectures) {
-      throw new EngineError(`No GPU reported a compute capability to build for: set '${Input.CudaArchitectures}' (e.g. 89 for an L4, 90 for an H100)`)
-    }
-    await checkNvccHostCompiler(tc.nvcc as string)
+  if (backend === 'cuda' && !cudaArchitectures) {
+    throw new EngineError(`No GPU reported a compute capability to build for: set '${Input.CudaArchitectures}' (e.g. 89 for an L4, 90 for an H100)`)
   }
-  const { commit, fetchRef } = await resolveCommit(tc.git as string, inputs.llamaCppRepo, inputs.llamaCppRef)
+  const { commit, fetchRef } = await resolving
   core.info(`llama.cpp ${inputs.llamaCppRef} is commit ${commit}`)
   const material: KeyMaterial = {
     recipe: ENGINE_RECIPE_VERSION,

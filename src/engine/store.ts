@@ -8,9 +8,11 @@ import { z } from 'zod'
 import { EngineError } from '../errors.js'
 import { EntryStore, type EntryCatalog } from '../store/entry-store.js'
 import { sha256File } from '../util/hash.js'
+import { readSmallFile } from '../util/read-file.js'
 import { childPath } from '../util/safe-path.js'
 import type { KeyMaterial } from './plan.js'
 import type { ReleaseMaterial } from './release/material.js'
+import { RememberedOutputs } from './remembered-output.js'
 import { engineVersion } from './version.js'
 
 export interface EngineFile {
@@ -75,6 +77,9 @@ function entryFile(dir: string, rel: string): string {
 }
 
 export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
+  /** What engines (and compilers) said when asked their version, kept beside the entries. */
+  readonly outputs: RememberedOutputs
+
   constructor(cacheDir: string) {
     const empty = (): EngineCatalog => ({ version: 1, entries: {} })
     super(cacheDir, 'engines', {
@@ -84,6 +89,7 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
       // Entries carry their manifests: find() records each again, verified, when it is next used.
       rebuild: async () => empty(),
     })
+    this.outputs = new RememberedOutputs(path.join(this.root, 'programs.json'), () => this.dir('.'))
   }
 
   /** The verified engine for `key`, or undefined; one that fails verification is removed with a warning. */
@@ -101,7 +107,7 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
     let version: string | undefined
     if (!problem) {
       try {
-        version = await engineVersion(path.join(dir, BINARY))
+        version = await engineVersion(path.join(dir, BINARY), this.outputs, verify)
       } catch (error) {
         core.warning(`The cached engine ${key} does not run here (${(error as Error).message}); building it again.`)
       }
@@ -128,7 +134,7 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
     const binary = path.join(this.entryDir(manifest.key), BINARY)
     let version: string
     try {
-      version = await engineVersion(binary)
+      version = await engineVersion(binary, this.outputs, 'full')
     } catch (error) {
       await this.remove(manifest.key, 'it does not run from the store')
       throw new EngineError(`${what} does not run from the store, so it is not relocatable: ${(error as Error).message}`)
@@ -136,6 +142,14 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
     await this.record(manifest, version)
     await this.lease(manifest.key)
     return { key: manifest.key, binary, version }
+  }
+
+  /** Every file of entry `key` with its sha256 (the manifest's files, and the manifest itself). */
+  async entryFiles(key: string): Promise<{ path: string; digest: string }[]> {
+    const dir = this.entryDir(key)
+    const manifest = await readManifest(dir)
+    if (!manifest) return []
+    return [...manifest.files.map((f) => ({ path: f.path, digest: f.digest })), { path: MANIFEST, digest: await sha256File(path.join(dir, MANIFEST)) }]
   }
 
   private async record(manifest: EngineManifest, version: string): Promise<void> {
@@ -148,7 +162,7 @@ export class EngineStore extends EntryStore<EngineRecord, EngineCatalog> {
 
 export async function readManifest(dir: string): Promise<EngineManifest | undefined> {
   try {
-    const parsed = ManifestSchema.safeParse(JSON.parse(await fs.readFile(path.join(dir, MANIFEST), 'utf8')))
+    const parsed = ManifestSchema.safeParse(JSON.parse((await readSmallFile(path.join(dir, MANIFEST), 2 ** 20)) ?? ''))
     return parsed.success ? (parsed.data as unknown as EngineManifest) : undefined
   } catch {
     return undefined

@@ -1,12 +1,10 @@
 // What this machine has for building llama.cpp: found once, before anything slow, so that every missing tool
-// is reported together.
+// is reported together. The tools are looked up on every run (a few stat calls); what the compilers say about
+// their version is remembered with their identity (remembered-output.ts), so a warm run starts none of them.
 import * as io from '@actions/io'
-import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
-import { promisify } from 'node:util'
-
-const execFileAsync = promisify(execFile)
+import type { RememberedOutputs } from './remembered-output.js'
 
 export interface Toolchain {
   git?: string
@@ -41,13 +39,12 @@ async function firstFound(candidates: (string | undefined)[]): Promise<string | 
   return undefined
 }
 
-export async function firstLine(binary: string, args: string[]): Promise<string | undefined> {
-  try {
-    const { stdout, stderr } = await execFileAsync(binary, args, { timeout: 30_000, encoding: 'utf8' })
-    return `${stdout}\n${stderr}`.split('\n').map((l) => l.trim()).find(Boolean)
-  } catch {
-    return undefined
-  }
+async function versionOutput(outputs: RememberedOutputs, binary: string): Promise<string | undefined> {
+  return await outputs.output(binary, ['--version'], { timeoutMs: 30_000 }).catch(() => undefined)
+}
+
+function firstLine(output: string | undefined): string | undefined {
+  return output?.split('\n').map((l) => l.trim()).find(Boolean)
 }
 
 /** `Cuda compilation tools, release 13.0, V13.0.48` → `13.0`. */
@@ -55,23 +52,34 @@ export function parseNvccVersion(output: string): string | undefined {
   return /release (\d+\.\d+)/.exec(output)?.[1]
 }
 
-export async function probeToolchain(env: NodeJS.ProcessEnv): Promise<Toolchain> {
-  const tc: Toolchain = {}
-  tc.git = await firstFound(['git'])
-  tc.cmake = await firstFound(['cmake'])
-  tc.cc = await firstFound([env.CC, 'cc', 'gcc', 'clang'])
-  tc.cxx = await firstFound([env.CXX, 'c++', 'g++', 'clang++'])
-  if (tc.cc) tc.ccVersion = await firstLine(tc.cc, ['--version'])
-  if (tc.cxx) tc.cxxVersion = await firstLine(tc.cxx, ['--version'])
-  tc.ninja = await firstFound(['ninja'])
-  tc.make = await firstFound(['make'])
-  tc.ccache = await firstFound(['ccache'])
+export async function probeToolchain(env: NodeJS.ProcessEnv, outputs: RememberedOutputs): Promise<Toolchain> {
   const cudaRoots = [env.CUDA_PATH, env.CUDA_HOME, '/usr/local/cuda', '/opt/cuda'].filter((r): r is string => !!r)
-  tc.nvcc = await firstFound(['nvcc', ...cudaRoots.map((r) => path.join(r, 'bin', 'nvcc'))])
-  if (tc.nvcc) {
-    const version = await execFileAsync(tc.nvcc, ['--version'], { timeout: 30_000, encoding: 'utf8' }).catch(() => undefined)
-    tc.cudaVersion = version ? parseNvccVersion(version.stdout) : undefined
-    const root = path.dirname(path.dirname(tc.nvcc))
+  const vulkanSdk = env.VULKAN_SDK
+  // Independent lookups, side by side.
+  const [git, cmake, cc, cxx, ninja, make, ccache, nvcc, vulkanHeader, glslc, hipcc] = await Promise.all([
+    firstFound(['git']),
+    firstFound(['cmake']),
+    firstFound([env.CC, 'cc', 'gcc', 'clang']),
+    firstFound([env.CXX, 'c++', 'g++', 'clang++']),
+    firstFound(['ninja']),
+    firstFound(['make']),
+    firstFound(['ccache']),
+    firstFound(['nvcc', ...cudaRoots.map((r) => path.join(r, 'bin', 'nvcc'))]),
+    firstFound([vulkanSdk && path.join(vulkanSdk, 'include', 'vulkan', 'vulkan.h'), '/usr/include/vulkan/vulkan.h']),
+    firstFound(['glslc', vulkanSdk && path.join(vulkanSdk, 'bin', 'glslc')]),
+    firstFound(['hipcc', env.ROCM_PATH && path.join(env.ROCM_PATH, 'bin', 'hipcc'), '/opt/rocm/bin/hipcc']),
+  ])
+  const tc: Toolchain = { git, cmake, cc, cxx, ninja, make, ccache, nvcc, vulkanHeader, glslc, hipcc }
+  const [ccOutput, cxxOutput, nvccOutput] = await Promise.all([
+    cc && versionOutput(outputs, cc),
+    cxx && versionOutput(outputs, cxx),
+    nvcc && versionOutput(outputs, nvcc),
+  ])
+  tc.ccVersion = firstLine(ccOutput)
+  tc.cxxVersion = firstLine(cxxOutput)
+  if (nvcc) {
+    tc.cudaVersion = nvccOutput ? parseNvccVersion(nvccOutput) : undefined
+    const root = path.dirname(path.dirname(nvcc))
     const arch = process.arch === 'arm64' ? 'sbsa-linux' : 'x86_64-linux'
     tc.cublasHeader = await firstFound([
       path.join(root, 'include', 'cublas_v2.h'),
@@ -79,9 +87,5 @@ export async function probeToolchain(env: NodeJS.ProcessEnv): Promise<Toolchain>
       '/usr/include/cublas_v2.h',
     ])
   }
-  const vulkanSdk = env.VULKAN_SDK
-  tc.vulkanHeader = await firstFound([vulkanSdk && path.join(vulkanSdk, 'include', 'vulkan', 'vulkan.h'), '/usr/include/vulkan/vulkan.h'])
-  tc.glslc = await firstFound(['glslc', vulkanSdk && path.join(vulkanSdk, 'bin', 'glslc')])
-  tc.hipcc = await firstFound(['hipcc', env.ROCM_PATH && path.join(env.ROCM_PATH, 'bin', 'hipcc'), '/opt/rocm/bin/hipcc'])
   return tc
 }

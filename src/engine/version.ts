@@ -1,18 +1,15 @@
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
 import { EngineError } from '../errors.js'
-
-const execFileAsync = promisify(execFile)
+import type { RememberedOutputs } from './remembered-output.js'
 
 /**
- * Runs `llama-server --version` (llama.cpp prints `version: <n> (<commit>)` and `built with …` to stderr) and
- * returns what follows `version:`. Proves that the binary and the libraries it loads run on this machine.
+ * `llama-server --version` (llama.cpp prints `version: <n> (<commit>)` and `built with …` to stderr): what follows
+ * `version:`. Proves that the binary and the libraries it loads run on this machine; remembered, with the
+ * libraries it loads, until any of them or the machine changes.
  */
-export async function engineVersion(binary: string): Promise<string> {
+export async function engineVersion(binary: string, outputs: RememberedOutputs, verify: 'quick' | 'full'): Promise<string> {
   let output: string
   try {
-    const { stdout, stderr } = await execFileAsync(binary, ['--version'], { timeout: 60_000, encoding: 'utf8' })
-    output = `${stdout}\n${stderr}`
+    output = await outputs.output(binary, ['--version'], { timeoutMs: 60_000, libraries: true, fresh: verify === 'full' })
   } catch (error) {
     const e = error as NodeJS.ErrnoException & { stderr?: string; stdout?: string; signal?: string }
     const said = `${e.stderr ?? ''}\n${e.stdout ?? ''}`.trim().split('\n').slice(-10).join('\n')

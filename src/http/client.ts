@@ -23,22 +23,30 @@ export interface SendOptions {
   signal?: AbortSignal
 }
 
-/** A request that never got an answer: refused, reset, timed out, a bad proxy. `code` is undici's or the OS's. */
+/**
+ * A request that never got an answer: refused, reset, timed out, a bad proxy. `code` is undici's or the OS's;
+ * `proxy` the proxy it went through (its URL may hold credentials: never show it unredacted).
+ */
 export class NetworkError extends Error {
   override name = 'NetworkError'
   constructor(
     message: string,
     readonly code: string | undefined,
+    readonly proxy?: string,
   ) {
     super(message)
+  }
+
+  /** The proxy wants other credentials (407, which undici turns into an error): asking again cannot help. */
+  get proxyRefusedCredentials(): boolean {
+    return this.proxy !== undefined && /\b407\b/.test(this.message)
   }
 }
 
 let directAgent: Agent | undefined
 const proxyAgents = new Map<string, ProxyAgent>()
 
-function dispatcherFor(url: URL, options: SendOptions, env: ProxyEnv): Dispatcher {
-  const proxy = options.direct ? undefined : proxyFor(url, env)
+function dispatcherFor(proxy: string | undefined, options: SendOptions): Dispatcher {
   if (!proxy) return (directAgent ??= new Agent({ connect: { timeout: options.timeoutMs } }))
   let agent = proxyAgents.get(proxy)
   if (!agent) {
@@ -51,9 +59,10 @@ function dispatcherFor(url: URL, options: SendOptions, env: ProxyEnv): Dispatche
 /** One request, no redirect followed. The caller reads or destroys the body. */
 export async function send(url: string, options: SendOptions, env: ProxyEnv = process.env): Promise<HttpResponse> {
   const target = new URL(url)
+  const proxy = options.direct ? undefined : proxyFor(target, env)
   try {
     const answer = await request(target, {
-      dispatcher: dispatcherFor(target, options, env),
+      dispatcher: dispatcherFor(proxy, options),
       method: options.method ?? 'GET',
       headers: options.headers,
       headersTimeout: options.timeoutMs,
@@ -70,7 +79,7 @@ export async function send(url: string, options: SendOptions, env: ProxyEnv = pr
       body: answer.body,
     }
   } catch (error) {
-    throw new NetworkError(networkCause(error), errorCode(error))
+    throw new NetworkError(networkCause(error), errorCode(error), proxy)
   }
 }
 

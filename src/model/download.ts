@@ -27,19 +27,26 @@ export interface DownloadPlan {
 export interface Downloaded {
   digest: string
   size: number
-  etag: string | undefined
-  lastModified: string | undefined
+  /** The version of the file that was stored, as its answer named it: ETag, else Last-Modified (see versionOf). */
+  version: string | undefined
 }
 
 /** What identifies one version of the file on the server: a strong ETag, else Last-Modified. */
-interface Validators {
+export interface Validators {
   etag: string | undefined
   lastModified: string | undefined
+  /** The answer's version as a cache key takes it (versionOf). */
+  version: string | undefined
 }
 
-function validatorsOf(response: Pick<HttpResponse, 'header'>): Validators {
+/** The version an answer names, as a cache keys it: its ETag (weak or strong), else its Last-Modified. */
+export function versionOf(response: Pick<HttpResponse, 'header'>): string | undefined {
+  return response.header('etag') ?? response.header('last-modified') ?? undefined
+}
+
+export function validatorsOf(response: Pick<HttpResponse, 'header'>): Validators {
   const etag = response.header('etag') ?? undefined
-  return { etag: etag && !etag.startsWith('W/') ? etag : undefined, lastModified: response.header('last-modified') ?? undefined }
+  return { etag: etag && !etag.startsWith('W/') ? etag : undefined, lastModified: response.header('last-modified') ?? undefined, version: versionOf(response) }
 }
 
 /** The If-Range value for a resume, or undefined when nothing proves the file unchanged (then: start over). */
@@ -98,7 +105,14 @@ export async function downloadFile(plan: DownloadPlan): Promise<Downloaded> {
           first = undefined
           throw new RetryableError('the file changed on the server', 0)
         }
-        if (response.status === 200 || !response.header('content-range')?.startsWith(`bytes ${written}-`)) {
+        if (response.status === 206 && !response.header('content-range')?.startsWith(`bytes ${written}-`)) {
+          // A part, but not the one asked for: nothing of it is written; the next attempt asks for the whole file.
+          await discard(response)
+          await restart()
+          first = undefined
+          throw new RetryableError(`the server answered the range request with another range (${response.header('content-range') ?? 'none'})`, 0)
+        }
+        if (response.status === 200) {
           // The whole file (no Range support, or If-Range said it changed): start over.
           if (resuming) core.info(`${plan.label}: the server sent the whole file; starting over`)
           await restart()
@@ -131,7 +145,7 @@ export async function downloadFile(plan: DownloadPlan): Promise<Downloaded> {
     await fs.rm(plan.dest, { force: true })
     throw new ModelError(`${plan.label} from ${redactUrl(plan.url)} ${problem}; the download was deleted`)
   }
-  return { digest, size: written, etag: first?.etag, lastModified: first?.lastModified }
+  return { digest, size: written, version: first?.version }
 
   /** The body into the file; a network fault is retryable (what arrived is kept), a local write fault is not. */
   async function receive(response: HttpResponse): Promise<void> {

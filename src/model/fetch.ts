@@ -6,8 +6,8 @@ import { Input } from '../constants.js'
 import { ModelError } from '../errors.js'
 import { ensureFreeSpace } from '../util/disk.js'
 import type { Credential } from '../http/request.js'
-import { downloadFile } from './download.js'
 import { checkGgufMagic, readGgufInfo } from './gguf.js'
+import { downloadModelFile } from './parallel-download.js'
 import type { ProvisionedModel } from './provisioned.js'
 import { modelEntryName, partFileName, type ModelStore, type StoredModel } from './store.js'
 import { childPath } from '../util/safe-path.js'
@@ -26,22 +26,35 @@ export interface FetchPlan {
   ref: string
   /** Where it comes from, as the catalog keys it (see Wanted.source). */
   source: string
+  /**
+   * When the source names a version of the file (a URL with its ETag): the source of the version the first part's
+   * download actually got, which is another when the file changed on the server after it was asked about.
+   */
+  sourceOf?: (version: string) => string
   /** Milliseconds without an answer or a byte before an attempt is given up. */
   timeoutMs: number
+  /** The `download-connections` input; undefined = automatic. */
+  connections: number | undefined
   parts: RemotePart[]
   /** The `model-digest` input: the first part must have it. */
   modelDigest: string | undefined
 }
 
-export async function fetchIntoStore(store: ModelStore, plan: FetchPlan): Promise<StoredModel> {
+/** The model in the store, and the source it was recorded under. `entryLocked`: the caller holds the lock of
+ * the entry's digest (else it is taken around the install). */
+export async function fetchIntoStore(store: ModelStore, plan: FetchPlan, entryLocked: boolean): Promise<{ stored: StoredModel; source: string }> {
   const workDir = await store.newWorkDir()
+  // Parts apart from the staging directory install() makes, whatever their names.
+  const partsDir = path.join(workDir, 'parts')
+  await fs.mkdir(partsDir)
   try {
     const known = plan.parts.reduce((sum, p) => sum + (p.size ?? 0), 0)
     if (known > 0) await ensureFreeSpace(workDir, known, plan.id)
     const installed: { name: string; file: string; digest: string }[] = []
+    let source = plan.source
     for (const [i, part] of plan.parts.entries()) {
-      const file = childPath(workDir, partFileName(part.name), 'A model file name')
-      const got = await downloadFile({
+      const file = childPath(partsDir, partFileName(part.name), 'A model file name')
+      const got = await downloadModelFile({
         url: part.url,
         credential: part.credential,
         dest: file,
@@ -49,8 +62,10 @@ export async function fetchIntoStore(store: ModelStore, plan: FetchPlan): Promis
         expectedSize: part.size,
         expectedDigest: part.digest ?? (i === 0 ? plan.modelDigest : undefined),
         timeoutMs: plan.timeoutMs,
+        connections: plan.connections,
       })
       installed.push({ name: part.name, file, digest: got.digest })
+      if (i === 0 && plan.sourceOf && got.version !== undefined) source = plan.sourceOf(got.version)
     }
     const first = installed[0]!
     if (plan.modelDigest !== undefined && first.digest !== plan.modelDigest) {
@@ -59,7 +74,8 @@ export async function fetchIntoStore(store: ModelStore, plan: FetchPlan): Promis
     // Only GGUF models are stored: a wrong URL (an HTML page, say) is refused here.
     await readGgufInfo(first.file)
     for (const part of installed.slice(1)) await checkGgufMagic(part.file)
-    return await store.install(workDir, first.digest, plan.id, plan.ref, plan.source, installed)
+    const install = () => store.install(workDir, first.digest, plan.id, plan.ref, source, installed)
+    return { stored: entryLocked ? await install() : await store.withEntryLock(modelEntryName(first.digest), plan.id, install), source }
   } catch (error) {
     await store.removeWorkDir(workDir)
     throw error
@@ -80,15 +96,17 @@ export interface Wanted {
  * digest, or by source through the catalog), else fetched with the plan that `plan` makes.
  */
 export async function findOrFetch(store: ModelStore, wanted: Wanted, plan: () => Promise<FetchPlan>): Promise<ProvisionedModel> {
-  return await store.withEntryLock(wanted.pinned ? modelEntryName(wanted.pinned) : wanted.source, wanted.id, async () => {
+  // Keyed by digest when it is known, else by source; eviction takes the digest's lock, so under a source lock
+  // the finding and the installing take the digest's lock too (nested, never the other way round).
+  const byDigest = wanted.pinned !== undefined
+  return await store.withEntryLock(byDigest ? modelEntryName(wanted.pinned as string) : wanted.source, wanted.id, async () => {
     const known = wanted.pinned ?? (await store.catalog.read()).sources[wanted.source]
-    const hit = known ? await store.findLeased(known, wanted.verify) : undefined
+    const hit = !known ? undefined : byDigest ? await store.findLeased(known, wanted.verify) : await store.findAndLease(known, wanted.verify, wanted.id)
     if (hit) return await provisionedFromStore(hit, wanted.id, true)
-    const stored = await fetchIntoStore(store, await plan())
+    const { stored, source } = await fetchIntoStore(store, await plan(), byDigest)
     await store.catalog.update((c) => {
-      c.sources[wanted.source] = stored.digest
+      c.sources[source] = stored.digest
     })
-    await store.lease(modelEntryName(stored.digest))
     return await provisionedFromStore(stored, wanted.id, false)
   })
 }

@@ -2,8 +2,6 @@
 // per chunk.
 import { formatBytes, formatDuration } from '../util/format.js'
 
-export { formatBytes }
-
 /** One progress line: done of total (percent), rate, ETA. Pure. */
 export function progressLine(label: string, done: number, total: number | undefined, elapsedMs: number): string {
   const rate = elapsedMs > 0 ? done / (elapsedMs / 1000) : 0

@@ -1,7 +1,7 @@
 // The model input, whatever its form, into a verified GGUF file on this machine.
 import * as core from '@actions/core'
 import type { ActionInputs } from '../inputs.js'
-import { formatBytes } from './progress.js'
+import { formatBytes } from '../util/format.js'
 import { provisionHubModel } from './hf.js'
 import { provisionLocalModel } from './local.js'
 import type { ProvisionedModel } from './provisioned.js'
@@ -11,7 +11,17 @@ import { provisionUrlModel } from './url.js'
 
 type ModelInputs = Pick<
   ActionInputs,
-  'model' | 'modelDigest' | 'hfEndpoint' | 'hfToken' | 'verify' | 'cacheDir' | 'remoteCache' | 'remoteCacheMaxModelSizeBytes' | 'networkTimeoutMs'
+  | 'model'
+  | 'modelDigest'
+  | 'hfEndpoint'
+  | 'hfToken'
+  | 'verify'
+  | 'cacheDir'
+  | 'remoteCache'
+  | 'remoteCacheMaxModelSizeBytes'
+  | 'networkTimeoutMs'
+  | 'downloadConnections'
+  | 'hfCache'
 >
 
 export async function provisionModel(inputs: ModelInputs): Promise<ProvisionedModel> {

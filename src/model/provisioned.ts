@@ -11,6 +11,6 @@ export interface ProvisionedModel {
   sizeBytes: number
   gguf: GgufInfo
   cacheHit: boolean
-  /** True when it lives in the model store (fetched), false for a local file used in place. */
+  /** True when it lives in a store the action fetches into (its own, or the Hugging Face cache), false for a local file used in place. */
   stored: boolean
 }

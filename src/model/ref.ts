@@ -75,8 +75,9 @@ function parseHubRef(rest: string): ModelRef {
   }
   const revisionProblem = gitRefProblem(revision)
   if (revisionProblem) throw new Invalid(`${shape} with a revision that git accepts as a ref name, but ${revisionProblem}`)
-  if (fileSegments.some((s) => s === '' || s === '.' || s === '..' || s.includes('\\'))) {
-    throw new Invalid(`${shape} with a file path whose parts are not empty, '.', '..' or contain '\\'`)
+  // eslint-disable-next-line no-control-regex
+  if (fileSegments.some((s) => s === '' || s === '.' || s === '..' || s.includes('\\') || /[\x00-\x1f\x7f]/.test(s))) {
+    throw new Invalid(`${shape} with a file path whose parts are not empty, '.', '..' or contain '\\' or a control character`)
   }
   const file = fileSegments.join('/')
   if (!/\.gguf$/i.test(file)) throw new Invalid(`${shape} naming a .gguf file`)

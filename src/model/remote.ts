@@ -3,6 +3,7 @@
 // the same sha256 restores it instead of downloading it, after checking every part against that manifest. Keys
 // are content: a revision that moves wants another sha256, so a cached model is never stale.
 import * as core from '@actions/core'
+import { createHash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -12,9 +13,10 @@ import type { ActionInputs } from '../inputs.js'
 import { addPendingRemoteSave } from '../state.js'
 import { restoreFromRemote } from '../store/remote-cache.js'
 import { sha256File } from '../util/hash.js'
+import { readSmallFile } from '../util/read-file.js'
 import { redactUrl } from '../http/request.js'
 import { moveFile } from '../util/move-file.js'
-import { formatBytes } from './progress.js'
+import { formatBytes } from '../util/format.js'
 import type { ProvisionedModel } from './provisioned.js'
 import { modelEntryName, ModelStore, type StoredModel } from './store.js'
 
@@ -85,8 +87,9 @@ export class RemoteBackedModelStore extends ModelStore {
       }
       const work = await this.newWorkDir()
       const parts = []
+      await fs.mkdir(path.join(work, 'parts'))
       for (const part of manifest.parts) {
-        const file = path.join(work, part.name)
+        const file = path.join(work, 'parts', part.name)
         await moveFile(path.join(dir, part.name), file)
         parts.push({ name: part.name, file, digest: part.digest })
       }
@@ -103,7 +106,8 @@ export class RemoteBackedModelStore extends ModelStore {
 
 /** The manifest of a restored entry, checked as hostile input: it names files that are about to be moved. */
 async function checkedManifest(dir: string, digest: string): Promise<RemoteModelManifest> {
-  const m = JSON.parse(await fs.readFile(path.join(dir, MANIFEST), 'utf8')) as Partial<RemoteModelManifest>
+  const m = JSON.parse((await readSmallFile(path.join(dir, MANIFEST), 2 ** 20)) ?? 'null') as Partial<RemoteModelManifest> | null
+  if (!m) throw new Error(`${MANIFEST} is missing or not a regular file`)
   const parts = Array.isArray(m.parts) ? m.parts : []
   const wellFormed =
     m.digest === digest &&
@@ -139,7 +143,9 @@ export async function planRemoteModelSave(model: ProvisionedModel, ref: RemoteIn
   // A URL's query string may be a signature: it stays out of the cache.
   const id = ref.kind === 'url' ? redactUrl(model.id) : model.id
   const manifest: RemoteModelManifest = { digest: model.digest, id, parts }
-  await fs.writeFile(path.join(dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`)
-  addPendingRemoteSave({ name, dir })
+  const text = `${JSON.stringify(manifest, null, 2)}\n`
+  await fs.writeFile(path.join(dir, MANIFEST), text)
+  const files = [...parts.map((p) => ({ path: p.name, digest: p.digest })), { path: MANIFEST, digest: `sha256:${createHash('sha256').update(text).digest('hex')}` }]
+  addPendingRemoteSave({ name, dir, files })
   core.info(`The post step saves ${name} (${formatBytes(model.sizeBytes)}) to the GitHub Actions cache`)
 }

@@ -8,6 +8,7 @@ import { z } from 'zod'
 import { EntryStore, type EntryCatalog } from '../store/entry-store.js'
 import { writeFileAtomic } from '../util/atomic-write.js'
 import { sha256File } from '../util/hash.js'
+import { parseJson, readSmallFile } from '../util/read-file.js'
 import { childPath, plainFileName } from '../util/safe-path.js'
 
 /** What `verify: quick` compares: a file with the same size, inode and mtime (in ms) was not rewritten. */
@@ -125,17 +126,36 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
   /** The catalog from the entries on disk: each entry's manifest, every part re-hashed. */
   private async rebuildCatalog(catalog: ModelCatalog): Promise<ModelCatalog> {
     for (const name of await this.entryNames()) {
-      const dir = this.entryDir(name)
-      const manifest = EntryManifestSchema.safeParse(parseJson(await fs.readFile(path.join(dir, ENTRY_MANIFEST), 'utf8').catch(() => '')))
-      const record = manifest.success && modelEntryName(manifest.data.digest) === name ? await this.verifiedRecord(dir, manifest.data) : undefined
-      if (!record) {
-        core.warning(`${dir} has no valid ${ENTRY_MANIFEST} or does not match it; it is left out of the rebuilt catalog`)
+      const found = await this.manifestRecord(name)
+      if (!found) {
+        core.warning(`${this.entryDir(name)} has no valid ${ENTRY_MANIFEST} or does not match it; it is left out of the rebuilt catalog`)
         continue
       }
-      catalog.entries[name] = record
-      for (const source of manifest.success ? manifest.data.sources : []) catalog.sources[source] = record.digest
+      catalog.entries[name] = found.record
+      for (const source of found.sources) catalog.sources[source] = found.record.digest
     }
     return catalog
+  }
+
+  /** Records entry `name` again from its manifest, every part re-hashed; false when that cannot be done. */
+  private async recordFromManifest(name: string): Promise<boolean> {
+    const found = await this.manifestRecord(name)
+    if (!found) return false
+    await this.catalog.update((c) => {
+      c.entries[name] = found.record
+      for (const source of found.sources) c.sources[source] = found.record.digest
+    })
+    return true
+  }
+
+  /** The record of entry `name` from its own manifest, verified by content; undefined when it does not hold. */
+  private async manifestRecord(name: string): Promise<{ record: ModelRecord; sources: string[] } | undefined> {
+    const dir = this.entryDir(name)
+    const manifest = EntryManifestSchema.safeParse(parseJson((await readSmallFile(path.join(dir, ENTRY_MANIFEST), 2 ** 20)) ?? ''))
+    if (!manifest.success || modelEntryName(manifest.data.digest) !== name) return undefined
+    // A part name that is not a plain file name throws: such a manifest does not hold either.
+    const record = await this.verifiedRecord(dir, manifest.data).catch(() => undefined)
+    return record ? { record, sources: manifest.data.sources } : undefined
   }
 
   private async verifiedRecord(dir: string, manifest: EntryManifest): Promise<ModelRecord | undefined> {
@@ -180,10 +200,16 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
     const known = (await this.catalog.read()).local_files[file]
     if (verify === 'quick' && known && sameIdentity(identity, known)) return known.digest
     const digest = await sha256File(file)
-    await this.catalog.update((c) => {
-      c.local_files[file] = { ...identity, digest }
-    })
+    await this.recordLocalDigest(file, digest, identity)
     return digest
+  }
+
+  /** Records that `file`, as it is now, has `digest` (it was just hashed while it was written). */
+  async recordLocalDigest(file: string, digest: string, identity?: FileIdentity): Promise<void> {
+    const now = identity ?? identityOf(await fs.stat(file))
+    await this.catalog.update((c) => {
+      c.local_files[file] = { ...now, digest }
+    })
   }
 
   /**
@@ -201,8 +227,10 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
       return undefined
     }
     if (!record) {
-      // Either a job is between its rename and its catalog write (leave it), or one died there: without a
-      // record the parts cannot be verified, so an old one is removed.
+      // A job between its rename and its catalog write (leave it), one that died there, or a record dropped from a
+      // damaged catalog: the entry's own manifest, verified by content, records it again; else an old one goes.
+      const recovered = await this.recordFromManifest(name)
+      if (recovered) return await this.find(digest, 'quick')
       if (Date.now() - stat.mtimeMs > UNRECORDED_GRACE_MS) await this.removeModel(digest, 'it has no catalog record')
       return undefined
     }
@@ -239,7 +267,7 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
     return undefined
   }
 
-  /** Moves verified parts from a work directory into place as one entry, and records it. */
+  /** Moves verified parts from a work directory into place as one entry, records it, and leases it (the caller holds its lock). */
   async install(workDir: string, digest: string, id: string, ref: string, source: string, parts: PartToInstall[]): Promise<StoredModel> {
     const name = modelEntryName(digest)
     const dir = this.entryDir(name)
@@ -271,6 +299,7 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
     await this.catalog.update((c) => {
       c.entries[name] = record
     })
+    await this.lease(name)
     return { digest, parts: files, sizeBytes: record.size_bytes }
   }
 
@@ -281,10 +310,3 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
   }
 }
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}

@@ -3,12 +3,14 @@
 // A query string is treated as a secret (signed URLs carry their signature there): the model's id, the store's
 // key and every log line use the URL without it.
 import * as core from '@actions/core'
+import { createHash } from 'node:crypto'
 import { Input } from '../constants.js'
 import { ModelError } from '../errors.js'
 import { discard } from '../http/client.js'
 import { redactUrl, request, withRetries } from '../http/request.js'
 import type { ActionInputs } from '../inputs.js'
 import { fileNameProblem } from '../util/safe-path.js'
+import { versionOf } from './download.js'
 import { findOrFetch, provisionedFromStore, splitPartNames, type RemotePart } from './fetch.js'
 import type { ProvisionedModel } from './provisioned.js'
 import { modelId, type ModelRef } from './ref.js'
@@ -33,7 +35,7 @@ export function urlFileName(url: URL): string {
 
 export async function provisionUrlModel(
   ref: UrlRef,
-  inputs: Pick<ActionInputs, 'modelDigest' | 'verify' | 'networkTimeoutMs'>,
+  inputs: Pick<ActionInputs, 'modelDigest' | 'verify' | 'networkTimeoutMs' | 'downloadConnections'>,
   store: ModelStore,
 ): Promise<ProvisionedModel> {
   const id = modelId(ref)
@@ -47,9 +49,14 @@ export async function provisionUrlModel(
   const head = await withRetries(`Asking ${redactUrl(ref.url)}`, () => request(ref.url, { method: 'HEAD', timeoutMs: inputs.networkTimeoutMs }))
   await discard(head)
   const ok = head.status >= 200 && head.status < 300
-  const version = ok ? (head.header('etag') ?? head.header('last-modified') ?? undefined) : undefined
+  const version = ok ? versionOf(head) : undefined
   const length = ok ? Number(head.header('content-length') ?? NaN) : NaN
-  const source = `url:${id}#${version ?? ''}`
+  // Keyed by what identifies the content and is no secret: the URL without its query, and the server's version.
+  // Without a version, two queries may name two files (?model=a, ?model=b): then a digest of the query is part of
+  // the key (a signed URL re-signed is then fetched again; model-digest avoids that).
+  const queryKey = url.search ? `?sha256=${createHash('sha256').update(url.search).digest('hex').slice(0, 16)}` : ''
+  const sourceOf = (v: string | undefined) => (v ? `url:${id}#${v}` : `url:${id}${queryKey}#`)
+  const source = sourceOf(version)
   if (!pinned) {
     core.notice(
       `${redactUrl(ref.url)} has no '${Input.ModelDigest}': the cache keys it by URL and ${version ? `the server's ETag/Last-Modified (${version})` : 'nothing else (the server sends no ETag or Last-Modified)'}. Set '${Input.ModelDigest}' to pin its content.`,
@@ -62,6 +69,16 @@ export async function provisionUrlModel(
       partUrl.pathname = url.pathname.slice(0, url.pathname.lastIndexOf('/') + 1) + encodeURIComponent(name)
       return { name, url: partUrl.href, size: i === 0 && Number.isSafeInteger(length) && length > 0 ? length : undefined }
     })
-    return { id, ref: id, source, parts, modelDigest: pinned, timeoutMs: inputs.networkTimeoutMs }
+    // Keyed by the version HEAD named, the model is recorded under the version its download got.
+    return {
+      id,
+      ref: id,
+      source,
+      sourceOf: version === undefined ? undefined : sourceOf,
+      parts,
+      modelDigest: pinned,
+      timeoutMs: inputs.networkTimeoutMs,
+      connections: inputs.downloadConnections,
+    }
   })
 }

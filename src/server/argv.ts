@@ -8,6 +8,8 @@ export interface ServerArgvPlan {
   ctxSize: number | undefined
   gpuLayers: number | 'all' | undefined
   parallel: number
+  /** What the GPU placement adds: --fit off, --split-mode, --tensor-split. */
+  placement: string[]
   extra: string[]
 }
 
@@ -19,6 +21,7 @@ export function serverArgv(plan: ServerArgvPlan): string[] {
     ...(plan.ctxSize === undefined ? [] : ['--ctx-size', String(plan.ctxSize)]),
     ...(plan.gpuLayers === undefined ? [] : ['--n-gpu-layers', String(plan.gpuLayers)]),
     '--parallel', String(plan.parallel),
+    ...plan.placement,
     ...plan.extra,
   ]
 }

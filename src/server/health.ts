@@ -11,12 +11,18 @@ export interface HealthWait {
   timeoutMs: number
   /** Settles when the server process exits: waiting stops at once. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-  intervalMs?: number
+}
+
+/**
+ * The pause between two polls: 5 ms while a small model may become ready any moment (on a warm start every ms
+ * of it is the job's), then 25 ms. A poll of a loopback /health costs the server next to nothing.
+ */
+export function pollDelayMs(elapsedMs: number): number {
+  return elapsedMs < 2_000 ? 5 : 25
 }
 
 export async function waitForHealth(wait: HealthWait): Promise<{ readyAfterMs: number }> {
   const started = Date.now()
-  const interval = wait.intervalMs ?? 25
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined
   let spawnError: unknown
   wait.exited.then(
@@ -49,6 +55,6 @@ export async function waitForHealth(wait: HealthWait): Promise<{ readyAfterMs: n
       core.info(`Waiting for ${wait.url}/health: ${last} after ${Math.round((Date.now() - started) / 1000)} s`)
       nextNotice += 10_000
     }
-    await Promise.race([sleep(interval), wait.exited.catch(() => undefined)])
+    await Promise.race([sleep(pollDelayMs(Date.now() - started)), wait.exited.catch(() => undefined)])
   }
 }

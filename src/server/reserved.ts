@@ -50,6 +50,13 @@ export const RESERVED_SERVER_FLAGS: Record<string, InputName> = {
   '--main-gpu': Input.Devices,
   '-sm': Input.Devices,
   '--split-mode': Input.Devices,
+  '--rpc': Input.Devices,
+  '-mmdev': Input.Devices,
+  '--mmproj-device': Input.Devices,
+  '-ngld': Input.GpuLayers,
+  '--gpu-layers-draft': Input.GpuLayers,
+  '--n-gpu-layers-draft': Input.GpuLayers,
+  '--spec-draft-ngl': Input.GpuLayers,
 }
 
 /** LLAMA_ARG_* variables (and LLAMA_API_KEY) of the reserved flags, and the input that owns each. */
@@ -74,4 +81,6 @@ export const RESERVED_SERVER_ENV: Record<string, InputName> = {
   LLAMA_ARG_SPLIT_MODE: Input.Devices,
   LLAMA_ARG_TENSOR_SPLIT: Input.Devices,
   LLAMA_ARG_MAIN_GPU: Input.Devices,
+  LLAMA_ARG_RPC: Input.Devices,
+  LLAMA_ARG_N_GPU_LAYERS_DRAFT: Input.GpuLayers,
 }

@@ -4,14 +4,15 @@ import os from 'node:os'
 import path from 'node:path'
 import { Input, STOP_GRACE_MS } from '../constants.js'
 import { ServerError } from '../errors.js'
+import type { Placement } from '../gpu/placement.js'
 import type { ActionInputs } from '../inputs.js'
 import { saveServerState } from '../state.js'
 import { httpUrl, localAddress, serverArgv } from './argv.js'
 import { waitForHealth } from './health.js'
+import { jobEnv } from '../util/child-env.js'
 import { RESERVED_SERVER_ENV } from './reserved.js'
 import { launchServer } from './launch.js'
 import { logTail } from './log-tail.js'
-import type { Placement } from './placement.js'
 import { findFreePort, portIsFree } from './port.js'
 import { stopProcessGroup } from './stop.js'
 
@@ -55,7 +56,7 @@ export async function startServer(binary: string, modelPath: string, inputs: Ser
 }
 
 async function startOnce(binary: string, modelPath: string, inputs: ServerInputs, placement: Placement, port: number, logPath: string, inherit: number[]): Promise<RunningServer> {
-  const argv = serverArgv({ modelPath, host: inputs.host, port, ctxSize: inputs.ctxSize, gpuLayers: placement.gpuLayers, parallel: inputs.parallel, extra: inputs.serverArgs })
+  const argv = serverArgv({ modelPath, host: inputs.host, port, ctxSize: inputs.ctxSize, gpuLayers: placement.gpuLayers, parallel: inputs.parallel, placement: placement.args, extra: inputs.serverArgs })
   core.info(`Starting ${binary} ${argv.join(' ')}`)
   const startedAt = new Date().toISOString()
   const launched = launchServer(binary, argv, { ...serverEnv(process.env, inputs.apiKey), ...placement.env }, logPath, inherit)
@@ -91,8 +92,7 @@ async function startOnce(binary: string, modelPath: string, inputs: ServerInputs
 export function serverEnv(env: NodeJS.ProcessEnv, apiKey: string | undefined): NodeJS.ProcessEnv {
   const result: NodeJS.ProcessEnv = {}
   const dropped: string[] = []
-  for (const [name, value] of Object.entries(env)) {
-    if (/^(INPUT_|STATE_)/.test(name) || /^ACTIONS_(RUNTIME_TOKEN|ID_TOKEN_REQUEST_TOKEN)$/.test(name)) continue
+  for (const [name, value] of Object.entries(jobEnv(env))) {
     // The environment form of a flag that an input owns would go around that input's checks.
     if (RESERVED_SERVER_ENV[name]) {
       dropped.push(`${name} (set '${RESERVED_SERVER_ENV[name]}' instead)`)

@@ -5,7 +5,8 @@ export type StopResult = 'not-running' | 'terminated' | 'killed'
 
 /** SIGTERM to the whole process group, then SIGKILL to what is left after `graceMs`; returns once it is gone. */
 export async function stopProcessGroup(pgid: number, graceMs: number): Promise<StopResult> {
-  if (!signalGroup(pgid, 'SIGTERM')) return 'not-running'
+  // A group of zombies alone (exited, not reaped) has already stopped: nothing to signal or wait for.
+  if (!groupAlive(pgid) || !signalGroup(pgid, 'SIGTERM')) return 'not-running'
   const deadline = Date.now() + graceMs
   while (Date.now() < deadline) {
     if (!groupAlive(pgid)) return 'terminated'

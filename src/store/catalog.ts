@@ -4,10 +4,15 @@
 // (each verified), so that a damaged catalog costs a re-hash, never a download.
 import * as core from '@actions/core'
 import { promises as fs } from 'node:fs'
+import path from 'node:path'
 import { z } from 'zod'
 import { writeFileAtomic } from '../util/atomic-write.js'
 import { fileNameProblem } from '../util/safe-path.js'
+import { readSmallFile } from '../util/read-file.js'
+import { isStaleTemp } from './lease.js'
 import { withLock } from './lock.js'
+
+const MAX_CATALOG_BYTES = 256 * 2 ** 20
 
 export interface CatalogSpec<T> {
   file: string
@@ -68,16 +73,21 @@ export class Catalog<T extends WithEntries> {
 
   private async write(data: T): Promise<void> {
     await writeFileAtomic(this.spec.file, `${JSON.stringify(data, null, 1)}\n`)
+    // A writer killed between its temporary file and the rename left one behind: it goes after a minute.
+    const dir = path.dirname(this.spec.file)
+    for (const name of await fs.readdir(dir)) {
+      if (!name.startsWith(`.${path.basename(this.spec.file)}.`)) continue
+      const stat = await fs.lstat(path.join(dir, name)).catch(() => undefined)
+      if (stat?.isFile() && isStaleTemp(name, stat.mtimeMs)) await fs.rm(path.join(dir, name), { force: true })
+    }
   }
 
   private async parse(): Promise<T | 'damaged'> {
-    let text: string
-    try {
-      text = await fs.readFile(this.spec.file, 'utf8')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return this.spec.empty()
-      throw error
-    }
+    const exists = await fs.lstat(this.spec.file).then(() => true, () => false)
+    if (!exists) return this.spec.empty()
+    // Not a regular file (a link, a FIFO), or absurdly large: damaged, rebuilt; never followed or waited on.
+    const text = await readSmallFile(this.spec.file, MAX_CATALOG_BYTES)
+    if (text === undefined) return 'damaged'
     let raw: unknown
     try {
       raw = JSON.parse(text)

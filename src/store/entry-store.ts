@@ -5,11 +5,10 @@
 import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
 import { promises as fs } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { childPath, isRealDir, realDirIn } from '../util/safe-path.js'
 import { Catalog, type CatalogSpec } from './catalog.js'
-import { createLockedFile, hasLiveLease, holderLives, isStaleTemp, leaseContent, takeLease } from './lease.js'
+import { processFileId, createLockedFile, hasLiveLease, holderLives, isStaleTemp, takeLease } from './lease.js'
 import { withLock } from './lock.js'
 
 export interface EntryRecord {
@@ -92,8 +91,8 @@ export class EntryStore<R extends EntryRecord, C extends EntryCatalog<R>> {
   async newWorkDir(): Promise<string> {
     await this.removeStaleWorkDirs()
     const tmp = await this.dir('tmp')
-    const dir = path.join(tmp, `${os.hostname().replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64)}-${process.pid}-${randomBytes(4).toString('hex')}`)
-    await createLockedFile(`${dir}.lock`, leaseContent())
+    const dir = path.join(tmp, processFileId())
+    await createLockedFile(`${dir}.lock`)
     await fs.mkdir(dir)
     return dir
   }
@@ -115,8 +114,14 @@ export class EntryStore<R extends EntryRecord, C extends EntryCatalog<R>> {
         await fs.rm(file, { recursive: true, force: true })
         continue
       }
-      if (isStaleTemp(name, stat.mtimeMs)) await fs.rm(file, { force: true })
-      if (name.endsWith('.lock') || !stat.isDirectory()) continue
+      if (isStaleTemp(name, stat.mtimeMs)) await fs.rm(file, { force: true, recursive: true })
+      if (name.endsWith('.lock') && stat.isFile()) {
+        // A lock whose directory never came (its job died in between) goes once its holder is gone.
+        const dir = await fs.lstat(file.slice(0, -'.lock'.length)).catch(() => undefined)
+        if (!dir && !(await holderLives(file, stat.mtimeMs))) await fs.rm(file, { force: true })
+        continue
+      }
+      if (!stat.isDirectory()) continue
       // The lock is renamed into place before its directory is made: a directory without one is debris.
       const lock = `${file}.lock`
       const lockStat = await fs.lstat(lock).catch(() => undefined)
@@ -167,18 +172,18 @@ export class EntryStore<R extends EntryRecord, C extends EntryCatalog<R>> {
     core.debug(`Removed ${name} from ${this.root}: ${why}`)
   }
 
-  /** Removes `name` unless a live process holds a lease on it; true when it was removed. */
-  async evictEntry(name: string): Promise<boolean> {
+  /** Removes `name` unless a live process holds a lease on it; 'gone' when it was not there (any more). */
+  async evictEntry(name: string): Promise<'removed' | 'gone' | 'in-use'> {
     return await this.withEntryLock(name, name, async () => {
       if (!(await isRealDir(this.entryDir(name)))) {
-        // The catalog named something that is not an entry on disk: only the record goes.
+        // Removed meanwhile (by another job's eviction), or a record without an entry: only the record goes.
         await this.catalog.update((c) => void delete c.entries[name])
-        return false
+        return 'gone'
       }
       const leases = path.join(await this.dir('leases'), name)
-      if ((await isRealDir(leases)) && (await hasLiveLease(leases))) return false
+      if ((await isRealDir(leases)) && (await hasLiveLease(leases))) return 'in-use'
       await this.remove(name, 'cache-max-size')
-      return true
+      return 'removed'
     })
   }
 }

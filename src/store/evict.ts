@@ -5,7 +5,7 @@ import type { EntryRecord } from './entry-store.js'
 /** What eviction needs of a store. */
 export interface Evictable {
   catalog: { read(): Promise<{ entries: Record<string, EntryRecord> }> }
-  evictEntry(name: string): Promise<boolean>
+  evictEntry(name: string): Promise<'removed' | 'gone' | 'in-use'>
 }
 
 export interface Evicted {
@@ -27,10 +27,10 @@ export async function evictLeastRecentlyUsed(
   const evicted: Evicted[] = []
   for (const { store, name, record } of all) {
     if (total <= maxBytes) break
-    if (await store.evictEntry(name)) {
-      total -= record.size_bytes
-      evicted.push({ name, sizeBytes: record.size_bytes })
-    }
+    const outcome = await store.evictEntry(name)
+    // Gone already (another job evicted it meanwhile) counts as room made: it must not cost a second entry.
+    if (outcome !== 'in-use') total -= record.size_bytes
+    if (outcome === 'removed') evicted.push({ name, sizeBytes: record.size_bytes })
   }
   return evicted
 }

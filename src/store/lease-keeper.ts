@@ -12,6 +12,9 @@ export function spawnLeaseKeeper(descriptors: number[]): Keeper | undefined {
   const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 2 ** 30)'], {
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore', ...descriptors],
+    // It needs nothing, and later steps could read its environment: none of the job's secrets go with it.
+    // RUNNER_TRACKING_ID lets the runner end it with the job should post never run.
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(process.env.RUNNER_TRACKING_ID ? { RUNNER_TRACKING_ID: process.env.RUNNER_TRACKING_ID } : {}) },
   })
   child.unref()
   return child.pid === undefined ? undefined : { pid: child.pid }

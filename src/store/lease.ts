@@ -9,17 +9,27 @@
 // as live for longer than any job runs.
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { closeSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, constants, openSync, readFileSync } from 'node:fs'
 import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { z } from 'zod'
+import { parseJson, readSmallFile } from '../util/read-file.js'
 
 const OTHER_HOST_LEASE_MS = 7 * 24 * 3600_000
 /** A temporary lock file (written, not yet renamed into place) of a process that died is removed after this long. */
 const PENDING_GRACE_MS = 60_000
 
-const LeaseFile = z.object({ boot_id: z.string(), host: z.string(), pid: z.number().int(), created: z.string() })
+/** `locked`: whether its writer could lock it; a lease without a lock can only be judged by its age. */
+const LeaseFile = z.object({ boot_id: z.string(), host: z.string(), pid: z.number().int(), created: z.string(), locked: z.boolean() })
+
+/** Filesystem types (statfs f_type) shared between hosts, where another host's flock may not be seen. */
+const NETWORK_FILESYSTEMS = new Set([0x6969 /* NFS */, 0xff534d42 /* CIFS */, 0xfe534d42 /* SMB2 */, 0x517b /* SMB */, 0x65735546 /* FUSE */, 0x0bd00bd0 /* Lustre */, 0x47504653 /* GPFS */, 0x00c36400 /* Ceph */, 0x01021997 /* 9P */, 0x5346414f /* AFS */])
+
+async function onNetworkFilesystem(file: string): Promise<boolean> {
+  const stats = await fs.statfs(path.dirname(file)).catch(() => undefined)
+  return stats === undefined || NETWORK_FILESYSTEMS.has(Number(stats.type) >>> 0)
+}
 
 let bootIdCache: string | undefined
 function bootId(): string {
@@ -33,13 +43,22 @@ function bootId(): string {
   return bootIdCache
 }
 
-/** Runs `flock -x -n 3` on `fd`: true when the lock was taken (the descriptor's description now holds it). */
-async function tryLock(fd: number): Promise<boolean | undefined> {
+/**
+ * Runs `flock -x` on `fd`, waiting up to `waitSeconds` (0: not at all): true when the lock was taken (the
+ * descriptor's description now holds it), false when another holds it, undefined when there is no flock(1).
+ */
+export async function tryLock(fd: number, waitSeconds = 0): Promise<boolean | undefined> {
   return await new Promise((resolve) => {
-    const child = spawn('flock', ['-x', '-n', '3'], { stdio: ['ignore', 'ignore', 'ignore', fd] })
+    const wait = waitSeconds > 0 ? ['-w', String(waitSeconds)] : ['-n']
+    const child = spawn('flock', ['-x', ...wait, '3'], { stdio: ['ignore', 'ignore', 'ignore', fd] })
     child.once('error', () => resolve(undefined)) // no flock(1): the lock cannot be used
     child.once('exit', (code) => resolve(code === 0 ? true : code === 1 ? false : undefined))
   })
+}
+
+/** A name for a file of this process's (a lease, a work directory): host, pid and randomness, file-name safe. */
+export function processFileId(): string {
+  return `${os.hostname().replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64)}-${process.pid}-${randomBytes(4).toString('hex')}`
 }
 
 /** Descriptors of the leases this process holds, to hand to the process that will keep them. */
@@ -53,13 +72,15 @@ export function heldLeaseDescriptors(): number[] {
  * Writes `content` to `file` and locks it through a descriptor of this process, kept open until it exits (or
  * handed to a child). Returns the descriptor, or undefined when no lock could be taken (no flock(1) here).
  */
-export async function createLockedFile(file: string, content: string): Promise<number | undefined> {
+export async function createLockedFile(file: string, extra: Record<string, unknown> = {}): Promise<number | undefined> {
   // Written and locked under a temporary name, then renamed (the lock follows the file): under its final name a
   // lock file is locked from its first moment, so a checker never takes a new one for a dead one.
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`)
-  await fs.writeFile(temp, content, { flag: 'wx', mode: 0o644 })
+  await fs.writeFile(temp, leaseContent(true, extra), { flag: 'wx', mode: 0o644 })
   const fd = openSync(temp, 'r')
   const locked = await tryLock(fd)
+  // Without flock(1) here, the file says so: a checker must not take its free lock for a dead holder.
+  if (!locked) await fs.writeFile(temp, leaseContent(false, extra))
   await fs.rename(temp, file)
   if (locked) return fd
   closeSync(fd)
@@ -75,7 +96,7 @@ export function isStaleTemp(name: string, mtimeMs: number): boolean {
 export async function lockIsHeld(file: string): Promise<boolean | undefined> {
   let fd: number
   try {
-    fd = openSync(file, 'r')
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
   } catch {
     return false
   }
@@ -87,23 +108,23 @@ export async function lockIsHeld(file: string): Promise<boolean | undefined> {
   }
 }
 
-export function leaseContent(): string {
-  return JSON.stringify({ boot_id: bootId(), host: os.hostname(), pid: process.pid, created: new Date().toISOString() })
+function leaseContent(locked: boolean, extra: Record<string, unknown>): string {
+  return `${JSON.stringify({ ...extra, boot_id: bootId(), host: os.hostname(), pid: process.pid, created: new Date().toISOString(), locked })}\n`
 }
 
-/** True when `content` (a lease or lock file's) was written under this kernel, where its flock verdict holds. */
+/** True when `content` (a lease or lock file's) was written under this kernel, by a writer that locked it. */
 export function writtenUnderThisKernel(content: string): boolean {
   const parsed = LeaseFile.safeParse(parseJson(content))
-  return parsed.success && parsed.data.boot_id === bootId()
+  return parsed.success && parsed.data.locked && parsed.data.boot_id === bootId()
 }
 
 /** Takes a lease on the entry whose lease directory is `leaseDir`, held until this process and its heirs exit. */
 export async function takeLease(leaseDir: string): Promise<void> {
   // Every job leaves a lease behind; dead ones go here, so that the directory does not grow.
   await hasLiveLease(leaseDir)
-  const id = `${os.hostname().replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64)}-${process.pid}-${randomBytes(4).toString('hex')}`
+  const id = processFileId()
   // Locked or not (no flock(1) here), the file is a lease; a checker that cannot lock it falls back on its age.
-  const fd = await createLockedFile(path.join(leaseDir, `${id}.lease`), leaseContent())
+  const fd = await createLockedFile(path.join(leaseDir, `${id}.lease`))
   if (fd !== undefined) held.add(fd)
 }
 
@@ -122,7 +143,7 @@ export async function hasLiveLease(leaseDir: string): Promise<boolean> {
       if (await leaseIsLive(file)) live = true
     } else {
       const stat = await fs.lstat(file).catch(() => undefined)
-      if (stat && isStaleTemp(name, stat.mtimeMs)) await fs.rm(file, { force: true })
+      if (stat && isStaleTemp(name, stat.mtimeMs)) await fs.rm(file, { force: true, recursive: true })
     }
   }
   return live
@@ -136,27 +157,23 @@ async function leaseIsLive(file: string): Promise<boolean> {
     return false
   }
   if (await holderLives(file, stat.mtimeMs)) return true
-  await fs.rm(file, { force: true })
+  await fs.rm(file, { force: true, recursive: true })
   return false
 }
 
 /**
- * Whether the process that wrote the lock file `file` lives: its lock decides when it was written under this
- * kernel; else (another host, or no flock(1)) its age does.
+ * Whether the process that wrote the lock file `file` lives. Its lock decides when its writer could lock it and
+ * the lock is visible here: on a local filesystem (containers and PID namespaces share the kernel; after a
+ * reboot every holder is gone), or on a network one when it was written under this same kernel. Otherwise
+ * (another host on NFS, no flock(1) on either side) its age does; a date in the future is not trusted.
  */
 export async function holderLives(file: string, mtimeMs: number): Promise<boolean> {
   const age = Date.now() - mtimeMs
-  if (writtenUnderThisKernel(await fs.readFile(file, 'utf8').catch(() => ''))) {
+  const lease = LeaseFile.safeParse(parseJson((await readSmallFile(file, 4096)) ?? ''))
+  if (lease.success && lease.data.locked && (lease.data.boot_id === bootId() || !(await onNetworkFilesystem(file)))) {
     const held = await lockIsHeld(file)
     if (held !== undefined) return held
   }
-  return age < OTHER_HOST_LEASE_MS
+  return age >= -24 * 3600_000 && age < OTHER_HOST_LEASE_MS
 }
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}

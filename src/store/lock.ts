@@ -4,10 +4,11 @@
 // duplicate work: every writer still writes its own temporary file and renames it into place, so the store
 // stays correct on a filesystem where locking silently fails.
 import * as core from '@actions/core'
-import { lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs'
+import { lstatSync, mkdirSync, rmSync, unlinkSync, type Stats } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import lockfile from 'proper-lockfile'
+import { oneLine } from '../util/redact.js'
 
 // A lock not refreshed for this long belongs to a process that died (it refreshes every STALE_MS / 2).
 const STALE_MS = 10_000
@@ -18,6 +19,8 @@ export async function withLock<T>(lockPath: string, what: string, fn: () => Prom
   // followed: proper-lockfile would otherwise touch or remove what it points to.
   const planted = lstatOrUndefined(`${lockPath}.lock`)
   if (planted && (planted.isSymbolicLink() || !planted.isDirectory())) unlinkSync(`${lockPath}.lock`)
+  // A lock dated in the future would never go stale: no holder refreshes a lock that far ahead.
+  else if (planted && planted.mtimeMs > Date.now() + 60_000) rmSync(`${lockPath}.lock`, { recursive: true, force: true })
   let waitingSince: number | undefined
   let release: () => Promise<void>
   for (;;) {
@@ -35,7 +38,7 @@ export async function withLock<T>(lockPath: string, what: string, fn: () => Prom
       if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error
       if (waitingSince === undefined) {
         waitingSince = Date.now()
-        core.info(`Waiting for ${what}: another job is working on it`)
+        core.info(`Waiting for ${oneLine(what)}: another job is working on it (lock ${lockPath}.lock)`)
       }
       await sleep(250)
     }

@@ -8,6 +8,7 @@ import * as core from '@actions/core'
 import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { sha256File } from '../util/hash.js'
 import { errorMessage } from '../errors.js'
 
 type CacheModule = typeof import('@actions/cache')
@@ -64,13 +65,19 @@ export async function restoreFromRemote(name: string): Promise<string | undefine
  * Saves the directory `source` as `name`: staged in its staging directory first, with hard links where the
  * filesystem allows (a multi-GB model is not copied) and symbolic links followed.
  */
-export async function saveToRemote(name: string, source: string): Promise<void> {
+export async function saveToRemote(name: string, source: string, expected: { path: string; digest: string }[]): Promise<void> {
   if (!(await remoteCacheAvailable())) return
   const cache = await cacheModule()
   const dir = remoteStagingDir(name)
   try {
     await fs.rm(dir, { recursive: true, force: true })
     await linkTree(source, dir)
+    // What goes to the cache is what main verified, file for file: every job that restores it trusts this key.
+    const problem = await stagedProblem(dir, expected)
+    if (problem) {
+      core.warning(`${name} is not saved to the GitHub Actions cache: ${problem} since the main step verified it`)
+      return
+    }
     await cache.saveCache([dir], remoteCacheKey(name))
     core.info(`Saved ${name} to the GitHub Actions cache`)
   } catch (error) {
@@ -80,6 +87,19 @@ export async function saveToRemote(name: string, source: string): Promise<void> 
   } finally {
     await fs.rm(dir, { recursive: true, force: true })
   }
+}
+
+/** Why the staged tree is not exactly the expected files with their digests, or undefined. */
+async function stagedProblem(dir: string, expected: { path: string; digest: string }[]): Promise<string | undefined> {
+  if (expected.length === 0) return 'nothing was recorded to check it against'
+  const found = (await fs.readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => !e.isDirectory())
+  const names = found.map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort()
+  const wanted = expected.map((f) => f.path).sort()
+  if (JSON.stringify(names) !== JSON.stringify(wanted)) return `its files are not those recorded (${names.filter((n) => !wanted.includes(n)).concat(wanted.filter((w) => !names.includes(w))).join(', ')} changed)`
+  for (const file of expected) {
+    if ((await sha256File(path.join(dir, file.path))) !== file.digest) return `${file.path} changed`
+  }
+  return undefined
 }
 
 /** A copy of the tree `source` at `target`, each file a hard link when possible, else a copy. */

@@ -1,6 +1,10 @@
+import { execFile } from 'node:child_process'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
+import { promisify } from 'node:util'
 import { formatBytes } from './format.js'
+
+const execFileAsync = promisify(execFile)
 
 /** Free bytes for an unprivileged writer on the filesystem of `dir`, or undefined when it cannot be read. */
 export async function freeBytes(dir: string): Promise<number | undefined> {
@@ -50,5 +54,47 @@ export async function writeFully(handle: fs.FileHandle, data: Uint8Array, positi
     const { bytesWritten } = await handle.write(data, done, data.length - done, position + done)
     if (bytesWritten <= 0) throw Object.assign(new Error('the write made no progress'), { code: 'EIO' })
     done += bytesWritten
+  }
+}
+
+/**
+ * Reserves `size` bytes for `file` (open, empty): fallocate(1) allocates the blocks, so that a full disk fails here
+ * rather than halfway through a download, and ranges written out of order do not fragment the file. Where that
+ * cannot be done (no fallocate(1), a filesystem without it) the file is only extended, sparse. Node has no
+ * posix_fallocate of its own.
+ */
+export async function preallocate(handle: fs.FileHandle, file: string, size: number): Promise<void> {
+  try {
+    await execFileAsync('fallocate', ['--length', String(size), '--', file], { timeout: 60_000 })
+    return
+  } catch (error) {
+    const stderr = String((error as { stderr?: unknown }).stderr ?? '')
+    if (/No space left|Disk quota exceeded/i.test(stderr)) {
+      throw await localWriteError(Object.assign(new Error(stderr.trim()), { code: /quota/i.test(stderr) ? 'EDQUOT' : 'ENOSPC' }), file, size)
+    }
+  }
+  try {
+    await handle.truncate(size)
+  } catch (error) {
+    if (isLocalWriteFailure(error)) throw await localWriteError(error, file, size)
+    throw error
+  }
+}
+
+/** Writes `chunks` one after the other from `position` (one writev where the OS takes them all), or throws. */
+export async function writevFully(handle: fs.FileHandle, chunks: Buffer[], position: number): Promise<void> {
+  const { bytesWritten } = await handle.writev(chunks, position)
+  let at = position + bytesWritten
+  let skip = bytesWritten
+  for (const chunk of chunks) {
+    if (skip >= chunk.length) {
+      skip -= chunk.length
+      continue
+    }
+    // A short writev (rare on regular files): what is left, chunk by chunk.
+    const rest = chunk.subarray(skip)
+    await writeFully(handle, rest, at)
+    at += rest.length
+    skip = 0
   }
 }

@@ -6,20 +6,14 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync,
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { describe, expect, inject, it } from 'vitest'
 import { ggufWithPayload, writeHeaderOnlyModel } from '../support/gguf-writer.js'
-import { HubServer, sha256 } from '../support/hub-server.js'
+import { hubServerForFile } from '../support/hub-fixture.js'
+import { sha256 } from '../support/hub-server.js'
 import { newJobDirs, processesWithTrackingId, runMain, runPost, type JobDirs, type MainRun, type StepResult } from '../support/runner.js'
 
 const fakeServer = inject('fakeLlamaServer')
-let hub: HubServer
-
-beforeAll(async () => {
-  hub = await HubServer.start()
-})
-afterAll(async () => {
-  await hub.stop()
-})
+const hub = hubServerForFile()
 
 /** Every regular file under `dir` (links not followed), with its content. */
 function filesUnder(dir: string): { file: string; text: string }[] {
@@ -76,6 +70,8 @@ async function failsWith(inputs: Record<string, string>, dirs = newJobDirs()): P
 }
 
 const provisionOnly = { 'llama-server-path': fakeServer, start: 'false' }
+/** hf: models into cache-dir's store, whose directories these attacks plant links in (hf-cache.test.ts attacks the other). */
+const intoStore = { 'hf-cache': 'false' }
 
 describe('paths: nothing written or deleted outside cache-dir', () => {
   it("a URL whose file name decodes to '../..' is refused before a byte is fetched", async () => {
@@ -84,18 +80,18 @@ describe('paths: nothing written or deleted outside cache-dir', () => {
     const body = ggufWithPayload(4096)
     const rel = path.relative(path.join(cacheDir(dirs), 'models', 'tmp', 'x'), target.file)
     const evil = `/x/${encodeURIComponent(rel)}`
-    hub.plainFiles.set(decodeURIComponent(evil), { body })
-    const before = hub.requests.length
-    const run = await runMain({ dirs, inputs: { model: `${hub.blobOrigin}${evil}`, ...provisionOnly } })
+    hub().plainFiles.set(decodeURIComponent(evil), { body })
+    const before = hub().requests.length
+    const run = await runMain({ dirs, inputs: { model: `${hub().blobOrigin}${evil}`, ...provisionOnly } })
     expect(run.exitCode).toBe(1)
     expect(run.errors[0]).toMatch(/^Input 'model' is http:\/\/127\.0\.0\.1:\d+\/x\/.*: its file name ".*notes\.txt" cannot be a file name \(it has '\/' or '\\'\); expected a URL ending in a plain file name/)
-    expect(hub.requests.slice(before)).toEqual([])
+    expect(hub().requests.slice(before)).toEqual([])
     target.unchanged()
   })
 
   it('a split URL model never names a part outside its entry either', async () => {
     const dirs = newJobDirs()
-    const run = await runMain({ dirs, inputs: { model: `${hub.blobOrigin}/x/%2E%2E-00001-of-00002.gguf`, ...provisionOnly } })
+    const run = await runMain({ dirs, inputs: { model: `${hub().blobOrigin}/x/%2E%2E-00001-of-00002.gguf`, ...provisionOnly } })
     // '..-00001-of-00002.gguf' is one plain name: legal, and the server has no such file.
     expect(run.exitCode).toBe(1)
     expect(existsSync(path.join(cacheDir(dirs), '..-00002-of-00002.gguf'))).toBe(false)
@@ -132,7 +128,7 @@ describe('paths: nothing written or deleted outside cache-dir', () => {
     symlinkSync(target.dir, path.join(models, 'entries', entry))
     symlinkSync(target.dir, path.join(models, 'tmp', 'trash-aaaaaaaaaaaa'))
     symlinkSync(target.file, path.join(models, 'locks', `${entry}.lock`))
-    const run = await runMain({ dirs, inputs: { model: m.ref, 'hf-endpoint': hub.endpoint, ...provisionOnly } })
+    const run = await runMain({ dirs, inputs: { model: m.ref, 'hf-endpoint': hub().endpoint, ...provisionOnly, ...intoStore } })
     // The lease directory is a link: refused, naming it, rather than followed.
     expect(run.errors.join('\n')).toMatch(/leases\/sha256-[0-9a-f]{64} is a symbolic link; the action writes only into real directories inside its cache/)
     target.unchanged()
@@ -150,7 +146,7 @@ describe('paths: nothing written or deleted outside cache-dir', () => {
     symlinkSync(target.dir, path.join(models, 'entries', entry))
     symlinkSync(target.dir, path.join(models, 'tmp', 'trash-aaaaaaaaaaaa'))
     symlinkSync(target.file, path.join(models, 'locks', `${entry}.lock`))
-    const run = await runMain({ dirs, inputs: { model: m.ref, 'hf-endpoint': hub.endpoint, ...provisionOnly } })
+    const run = await runMain({ dirs, inputs: { model: m.ref, 'hf-endpoint': hub().endpoint, ...provisionOnly, ...intoStore } })
     expect(run.errors).toEqual([])
     const installed = path.join(models, 'entries', entry)
     expect(lstatSync(installed).isDirectory()).toBe(true)
@@ -166,7 +162,7 @@ describe('paths: nothing written or deleted outside cache-dir', () => {
     mkdirSync(cacheDir(dirs), { recursive: true })
     symlinkSync(target.dir, path.join(cacheDir(dirs), 'models'))
     const m = hubModel()
-    const run = await runMain({ dirs, inputs: { model: m.ref, 'hf-endpoint': hub.endpoint, ...provisionOnly } })
+    const run = await runMain({ dirs, inputs: { model: m.ref, 'hf-endpoint': hub().endpoint, ...provisionOnly, ...intoStore } })
     expect(run.exitCode).toBe(1)
     expect(run.errors[0]).toMatch(/setup-llama-server\/models is a symbolic link/)
     target.unchanged()
@@ -177,7 +173,7 @@ let repoCount = 0
 function hubModel() {
   const id = `attack/model-${++repoCount}`
   const body = ggufWithPayload(8 * 1024)
-  const commit = hub.addRepo(id, { 'm.gguf': body })
+  const commit = hub().addRepo(id, { 'm.gguf': body })
   return { ref: `hf:${id}/m.gguf`, digest: `sha256:${sha256(body)}`, commit }
 }
 
@@ -185,27 +181,27 @@ describe('secrets: masked first, and never in a log line, an error, an output, t
   it("a signed URL's query string is in no output, file or log line; model-id is the URL without it", async () => {
     const dirs = newJobDirs()
     const body = ggufWithPayload(8 * 1024)
-    hub.plainFiles.set('/signed/model.gguf', { body, etag: '"v1"' })
+    hub().plainFiles.set('/signed/model.gguf', { body, etag: '"v1"' })
     const signature = 'SIGc0ffee1234567890abcdef'
-    const url = `${hub.blobOrigin}/signed/model.gguf?X-Amz-Signature=${signature}&X-Amz-Credential=AKIAEXAMPLE12345`
+    const url = `${hub().blobOrigin}/signed/model.gguf?X-Amz-Signature=${signature}&X-Amz-Credential=AKIAEXAMPLE12345`
     const run = await runMain({ dirs, inputs: { model: url, 'llama-server-path': fakeServer } })
     expect(run.errors).toEqual([])
-    expect(run.outputs['model-id']).toBe(`${hub.blobOrigin}/signed/model.gguf`)
+    expect(run.outputs['model-id']).toBe(`${hub().blobOrigin}/signed/model.gguf`)
     expect(run.stdout).toContain(`::add-mask::${signature}`)
     const post = await runPost(run)
     expectNowhere(signature, [run, post], dirs)
     expectNowhere('AKIAEXAMPLE12345', [run, post], dirs)
     // The request did carry it: the signature is what lets the download through.
-    expect(hub.requests.some((r) => r.path.includes(signature))).toBe(true)
+    expect(hub().requests.some((r) => r.path.includes(signature))).toBe(true)
   })
 
   it('user:password@ in model and hf-endpoint is refused without printing the password', async () => {
     const dirs = newJobDirs()
     const password = 'hunter2-PASSWORD-xyz'
-    const run = await runMain({ dirs, inputs: { model: `https://user:${password}@example.invalid/m.gguf`, 'hf-endpoint': `https://u:${password}@hub.invalid`, ...provisionOnly } })
+    const run = await runMain({ dirs, inputs: { model: `https://user:${password}@example.invalid/m.gguf`, 'hf-endpoint': `https://u:${password}@hub().invalid`, ...provisionOnly } })
     expect(run.exitCode).toBe(1)
     expect(run.errors[0]).toContain(`Input 'model' is "https://***@example.invalid/m.gguf": expected a URL without user name or password in it.`)
-    expect(run.errors[0]).toContain(`Input 'hf-endpoint' is "https://***@hub.invalid": expected an http(s):// URL without credentials or a query string`)
+    expect(run.errors[0]).toContain(`Input 'hf-endpoint' is "https://***@hub().invalid": expected an http(s):// URL without credentials or a query string`)
     expectNowhere(password, [run], dirs)
   })
 
@@ -290,7 +286,7 @@ describe('what the step prints', () => {
   })
 
   it('a malformed percent-encoding names the input and the part', async () => {
-    const run = await failsWith({ model: `${hub.blobOrigin}/x/bad%E0%A4%A.gguf`, ...provisionOnly })
+    const run = await failsWith({ model: `${hub().blobOrigin}/x/bad%E0%A4%A.gguf`, ...provisionOnly })
     expect(run.errors[0]).toMatch(/^Input 'model' is http:\/\/127\.0\.0\.1:\d+\/x\/bad%E0%A4%A\.gguf: its file name 'bad%E0%A4%A\.gguf' is not valid percent-encoding/)
   })
 

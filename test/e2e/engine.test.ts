@@ -2,9 +2,10 @@
 // CMake, the llama-server target, install into the store); the source is the engine TEST DOUBLE's, so that each
 // build takes seconds. test/e2e/llama-cpp.test.ts builds the real llama.cpp.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { ENGINE_RECIPE_VERSION } from '../../src/engine/plan.js'
 import { CacheServiceDouble } from '../support/cache-service.js'
 import { fakeEngineRepo, GIT_ENV } from '../support/engine-fixture.js'
 import { writeHeaderOnlyModel } from '../support/gguf-writer.js'
@@ -53,7 +54,7 @@ describe('building from source', () => {
     const enginePath = first.outputs['engine-path'] as string
     expect(enginePath).toMatch(new RegExp(`^${dirs.toolCache}/setup-llama-server/engines/entries/llama-server-cpu-${source.commit.slice(0, 12)}-[0-9a-f]{16}/bin/llama-server$`))
     expect(first.stdout).toContain(`llama.cpp v1.0 is commit ${source.commit}`)
-    expect(first.stdout).toMatch(/Engine cache key: llama-server-cpu-\w+-\w+\n\s+from \{"recipe":1,"repo":".*fake-llama\.cpp","commit":"\w{40}","backend":"cpu"/)
+    expect(first.stdout).toMatch(new RegExp(`Engine cache key: llama-server-cpu-\\w+-\\w+\\n\\s+from \\{"recipe":${ENGINE_RECIPE_VERSION},"repo":".*fake-llama\\.cpp","commit":"\\w{40}","backend":"cpu"`))
     // The build log is in collapsed groups, with the exact CMake command.
     expect(first.stdout).toMatch(/::group::Configure: cmake -S .* -B .* -G (Ninja|Unix Makefiles) -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF/)
     expect(first.stdout).toMatch(/::group::Build: cmake --build .* --target llama-server --parallel \d+/)
@@ -111,6 +112,47 @@ describe('building from source', () => {
     expect(byBranch.outputs['engine-commit']).toBe(source.commit)
     expect(bySha.outputs['engine-commit']).toBe(source.commit)
     expect(bySha.outputs['engine-cache-hit']).toBe('true')
+  })
+
+  it('a tag that moved is followed: git ls-remote asks on every run, and the new commit is built', async () => {
+    const dirs = jobDirs()
+    const moving = fakeEngineRepo(path.join(dirs.root, 'moving'))
+    const first = await provision(dirs, { 'llama-cpp-repo': moving.repo })
+    expect(first.outputs['engine-commit']).toBe(moving.commit)
+    const git = (...args: string[]) => execFileSync('git', ['-C', moving.repo, ...args], { encoding: 'utf8', env: GIT_ENV }).trim()
+    git('commit', '-q', '--allow-empty', '-m', 'a fix, released under the same tag')
+    git('tag', '-f', 'v1.0')
+    const moved = await provision(dirs, { 'llama-cpp-repo': moving.repo })
+    expect(moved.errors).toEqual([])
+    expect(moved.outputs['engine-commit']).toBe(git('rev-parse', 'HEAD'))
+    expect(moved.outputs['engine-cache-hit']).toBe('false')
+  })
+
+  it('asks the compilers their version once, and again when one changed at the same path: the key follows it', async () => {
+    const dirs = jobDirs()
+    // A `cc` first on PATH that counts how often it is asked its version and hands compiling to the real one.
+    const bin = path.join(dirs.root, 'compilers')
+    mkdirSync(bin)
+    const asked = path.join(dirs.root, 'asked')
+    writeFileSync(asked, '')
+    const compiler = (version: string) => {
+      writeFileSync(path.join(bin, 'cc'), `#!/bin/sh\nif [ "$1" = --version ]; then printf x >> ${asked}; echo "cc (wrapper) ${version}"; exit 0; fi\nexec gcc "$@"\n`)
+      chmodSync(path.join(bin, 'cc'), 0o755)
+    }
+    compiler('1.0')
+    const env = { PATH: `${bin}:${process.env.PATH}` }
+    const key = (run: MainRun) => /Engine cache key: (\S+)/.exec(run.stdout)?.[1]
+    const first = await provision(dirs, {}, env)
+    expect(first.errors).toEqual([])
+    expect(first.stdout).toContain('"cc":"cc (wrapper) 1.0"')
+    const warm = await provision(dirs, {}, env)
+    expect([key(warm), warm.outputs['engine-cache-hit'], readFileSync(asked, 'utf8').length]).toEqual([key(first), 'true', 1])
+    compiler('2.0')
+    const changed = await provision(dirs, {}, env)
+    expect(changed.stdout).toContain('"cc":"cc (wrapper) 2.0"')
+    expect(key(changed)).not.toBe(key(first))
+    expect(changed.outputs['engine-cache-hit']).toBe('false')
+    expect(readFileSync(asked, 'utf8').length).toBe(2)
   })
 
   it('an unknown ref fails naming the input, before any build', async () => {

@@ -1,8 +1,10 @@
 // The whole path with the real thing: llama.cpp v0.5.0 (the release node-llama-cpp bundles, the action's default
 // llama-cpp-ref) built for cpu from a local git repository, a tiny real model served by the Hub-protocol test
 // server, a real llama-server answering /completion. Then a warm run that builds and downloads nothing, and one
-// after cache-dir was moved.
-import { mkdirSync, readFileSync, renameSync } from 'node:fs'
+// after cache-dir was moved. The same build then shows the Hugging Face cache shared both ways: llama-server -hf
+// --offline loads what the action fetched, and the action uses what llama.cpp's own downloader fetched.
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -55,6 +57,7 @@ describe('real llama.cpp, built for cpu', () => {
     const run = await serve(cacheDir)
     expect(run.errors).toEqual([])
     expect(built(run)).toBe(true)
+    expect(run.stdout).toMatch(/::group::Build llama-fit-params: cmake --build .* --target llama-fit-params/)
     expect(run.outputs).toMatchObject({ 'engine-commit': source.commit, 'engine-cache-hit': 'false', 'model-cache-hit': 'false', 'model-digest': model.digest })
     expect(run.outputs['engine-version']).toMatch(/^0\.5\.0-dev \(build \d+, commit de3ff81\)$/)
     expect(run.stdout).toContain('Backend: auto chose cpu: nvidia-smi lists no NVIDIA GPU')
@@ -95,7 +98,9 @@ describe('real llama.cpp, built for cpu', () => {
     expect(run.errors).toEqual([])
     expect(built(run)).toBe(false)
     expect(run.outputs['engine-path']?.startsWith(movedCacheDir)).toBe(true)
-    expect(run.outputs['model-path']?.startsWith(movedCacheDir)).toBe(true)
+    // The hf: model lives in the job's Hugging Face cache (runner.ts: HF_HOME=<root>/hf-home), not in cache-dir.
+    expect(run.outputs['model-path']?.startsWith(path.join(dirs.root, 'hf-home', 'hub'))).toBe(true)
+    expect(run.outputs['model-cache-hit']).toBe('true')
     expect((await complete(run.outputs.url as string, 4)).tokens_predicted).toBe(4)
     await runPost(run)
     expect(processesWithTrackingId(run.trackingId)).toEqual([])
@@ -148,5 +153,98 @@ describe('the server lifecycle, with the real llama-server built above', () => {
     const post = await runPost(run)
     expect(post.exitCode).toBe(0)
     expect(processesWithTrackingId(run.trackingId)).toEqual([])
+  }, 5 * 60_000)
+})
+
+/** A port nothing listens on right now. */
+async function freePort(): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const port = (server.address() as net.AddressInfo).port
+  await new Promise((r) => server.close(r))
+  return port
+}
+
+/** llama-server started by hand, as a later step of a workflow would, until /health answers 200. */
+async function llamaServer(engine: string, args: string[], env: Record<string, string>): Promise<{ url: string; log: () => string; stop: () => Promise<void> }> {
+  const port = await freePort()
+  const logFile = path.join(dirs.root, `llama-server-${port}.log`)
+  const out = openSync(logFile, 'w')
+  const child = spawn(engine, [...args, '--host', '127.0.0.1', '--port', String(port), '--ctx-size', '512'], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', out, out] })
+  const url = `http://127.0.0.1:${port}`
+  const log = () => readFileSync(logFile, 'utf8')
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM')
+      await new Promise((r) => child.once('exit', r))
+    }
+  }
+  for (let waited = 0; ; waited += 100) {
+    if (child.exitCode !== null) throw new Error(`llama-server exited with ${child.exitCode}:\n${log()}`)
+    const status = await fetch(`${url}/health`).then((r) => r.status, () => 0)
+    if (status === 200) return { url, log, stop }
+    if (waited > 120_000) {
+      await stop()
+      throw new Error(`llama-server was not healthy within 120 s:\n${log()}`)
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+describe('the Hugging Face cache, shared with the real llama-server built above', () => {
+  const cacheDir = path.join(dirs.root, 'moved', 'cache')
+  const hfHome = path.join(dirs.root, 'hf-home')
+
+  it("llama-server -hf … --offline loads the model the action fetched into the cache, with no request to any Hub", async () => {
+    const run = await serve(cacheDir, { start: 'false' })
+    expect(run.errors).toEqual([])
+    const snapshot = path.join(hfHome, 'hub', 'models--test-org--tiny-llama', 'snapshots', model.commit, 'tiny-f32.gguf')
+    expect(run.outputs['model-path']).toBe(snapshot)
+    const requests = hub.requests.length
+    // MODEL_ENDPOINT points nowhere: were llama.cpp to ask a Hub, it would fail.
+    const server = await llamaServer(run.outputs['engine-path'] as string, ['-hf', 'test-org/tiny-llama', '-hff', 'tiny-f32.gguf', '--offline'], { HF_HOME: hfHome, MODEL_ENDPOINT: 'http://127.0.0.1:9/' })
+    try {
+      expect((await complete(server.url, 4)).tokens_predicted).toBe(4)
+      // It found the model by its Hub name, at the action's snapshot path.
+      expect(((await (await fetch(`${server.url}/props`)).json()) as { model_path: string }).model_path).toBe(snapshot)
+    } finally {
+      await server.stop()
+    }
+    expect(hub.requests.length).toBe(requests)
+  }, 5 * 60_000)
+
+  it("the action uses, with no request for its bytes, a model llama.cpp's own downloader fetched from the test Hub", async () => {
+    const body = await tinyModelBytes()
+    const commit = hub.addRepo('test-org/tiny-llama-dl', { 'tiny-f32.gguf': body })
+    const llamaHome = path.join(dirs.root, 'llama-home')
+    const engine = (await serve(cacheDir, { start: 'false' })).outputs['engine-path'] as string
+    // llama.cpp's downloader (common/hf-cache.cpp, common/download.cpp) reaches a local Hub through MODEL_ENDPOINT.
+    const server = await llamaServer(engine, ['-hf', 'test-org/tiny-llama-dl', '-hff', 'tiny-f32.gguf'], { HF_HOME: llamaHome, MODEL_ENDPOINT: hub.endpoint })
+    await server.stop()
+    const repo = path.join(llamaHome, 'hub', 'models--test-org--tiny-llama-dl')
+    const snapshot = path.join(repo, 'snapshots', commit, 'tiny-f32.gguf')
+    // The layout llama.cpp wrote is the one the action reads.
+    expect(readlinkSync(snapshot)).toBe(`../../blobs/${sha256(body)}`)
+    expect(readFileSync(path.join(repo, 'refs', 'main'), 'utf8').trim()).toBe(commit)
+    const gets = hub.blobGets().length
+    const run = await runMain({
+      dirs,
+      inputs: { model: 'hf:test-org/tiny-llama-dl/tiny-f32.gguf', 'hf-endpoint': hub.endpoint, 'llama-cpp-repo': source.repo, 'cache-dir': cacheDir, 'remote-cache': 'none', start: 'false' },
+      env: { HF_HOME: llamaHome },
+      timeoutMs: 5 * 60_000,
+    })
+    expect(run.errors).toEqual([])
+    expect(run.outputs).toMatchObject({ 'model-path': snapshot, 'model-cache-hit': 'true', 'model-digest': `sha256:${sha256(body)}` })
+    expect(hub.blobGets().length).toBe(gets)
+    // Offline too: refs/main, which llama.cpp wrote, names the commit.
+    const offline = await runMain({
+      dirs,
+      inputs: { model: 'hf:test-org/tiny-llama-dl/tiny-f32.gguf', 'hf-endpoint': hub.endpoint, 'llama-cpp-repo': source.repo, 'cache-dir': cacheDir, 'remote-cache': 'none', start: 'false' },
+      env: { HF_HOME: llamaHome, HF_HUB_OFFLINE: '1' },
+      timeoutMs: 5 * 60_000,
+    })
+    expect(offline.errors).toEqual([])
+    expect(offline.outputs['model-path']).toBe(snapshot)
+    expect(existsSync(path.join(llamaHome, 'hub', '.locks'))).toBe(false)
   }, 5 * 60_000)
 })

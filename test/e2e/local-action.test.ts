@@ -30,6 +30,8 @@ it('runs main and post: the server starts, answers, and is stopped; remote-cache
       `RUNNER_TEMP=${dirs.temp}`,
       `RUNNER_TOOL_CACHE=${dirs.toolCache}`,
       `RUNNER_TRACKING_ID=${trackingId}`,
+      // The job's own Hugging Face cache, never the machine's.
+      `HF_HOME=${path.join(dirs.root, 'hf-home')}`,
     ].join('\n'),
   )
   const { stdout } = await promisify(execFile)(path.join(ROOT, 'node_modules', '.bin', 'local-action'), ['run', '.', 'src/main.ts', envFile, '--post', 'src/post.ts'], {

@@ -2,23 +2,17 @@
 // protocol (test/support/hub-server.ts). The engine is the test double: these tests are about the model.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterEach, describe, expect, inject, it } from 'vitest'
 import { ggufWithPayload } from '../support/gguf-writer.js'
-import { HubServer, sha256 } from '../support/hub-server.js'
+import { hubServerForFile } from '../support/hub-fixture.js'
+import { sha256 } from '../support/hub-server.js'
 import { newJobDirs, processesWithTrackingId, runMain, runPost, type JobDirs, type MainRun } from '../support/runner.js'
 
 const fakeServer = inject('fakeLlamaServer')
-let hub: HubServer
-
-beforeAll(async () => {
-  hub = await HubServer.start()
-})
-afterAll(async () => {
-  await hub.stop()
-})
+const hub = hubServerForFile()
 afterEach(() => {
-  hub.blobFaults.length = 0
-  hub.hubFaults.length = 0
+  hub().blobFaults.length = 0
+  hub().hubFaults.length = 0
 })
 
 let repoCount = 0
@@ -27,18 +21,22 @@ function newModelRepo(bytes = 256 * 1024, options: { gated?: boolean; private?: 
   const id = `org/model-${++repoCount}`
   const file = options.file ?? 'tiny-Q8_0.gguf'
   const body = ggufWithPayload(bytes)
-  const commit = hub.addRepo(id, { [file]: body }, options)
+  const commit = hub().addRepo(id, { [file]: body }, options)
   return { id, file, body, commit, ref: `hf:${id}/${file}`, digest: `sha256:${sha256(body)}` }
 }
 
-/** Provisions only (start: false), with the engine test double, in `dirs` (a job with its own tool cache). */
+/**
+ * Provisions only (start: false), with the engine test double, in `dirs` (a job with its own tool cache). These
+ * tests are about cache-dir's store, so hf: models go there (`hf-cache: false`); test/e2e/hf-cache.test.ts covers
+ * the Hugging Face cache.
+ */
 async function fetchModel(inputs: Record<string, string>, dirs: JobDirs = newJobDirs(), env: Record<string, string> = {}): Promise<MainRun> {
-  const run = await runMain({ dirs, inputs: { 'llama-server-path': fakeServer, start: 'false', 'hf-endpoint': hub.endpoint, ...inputs }, env })
+  const run = await runMain({ dirs, inputs: { 'llama-server-path': fakeServer, start: 'false', 'hf-endpoint': hub().endpoint, 'hf-cache': 'false', ...inputs }, env })
   return run
 }
 
 function blobGetsFor(digest: string) {
-  return hub.blobGets().filter((r) => r.path.startsWith(`/blobs/${digest.replace('sha256:', '')}`))
+  return hub().blobGets().filter((r) => r.path.startsWith(`/blobs/${digest.replace('sha256:', '')}`))
 }
 
 function storeEntries(dirs: JobDirs): string[] {
@@ -59,7 +57,7 @@ describe('hf: refs', () => {
     expect(path.basename(modelPath)).toBe(m.file)
     expect(readFileSync(modelPath).equals(m.body)).toBe(true)
     expect(blobGetsFor(m.digest)).toHaveLength(1)
-    expect(hub.requests.some((r) => r.host === 'hub' && r.path === `/${m.id}/resolve/${m.commit}/${m.file}`)).toBe(true)
+    expect(hub().requests.some((r) => r.host === 'hub' && r.path === `/${m.id}/resolve/${m.commit}/${m.file}`)).toBe(true)
 
     // With start: false the lease is held until post; post gives it back.
     const leases = path.join(dirs.toolCache, 'setup-llama-server', 'models', 'leases', `sha256-${m.digest.slice(7)}`)
@@ -77,7 +75,7 @@ describe('hf: refs', () => {
 
   it('end to end: an hf: model served by the engine, outputs set, post stops it', async () => {
     const m = newModelRepo()
-    const run = await runMain({ inputs: { model: m.ref, 'hf-endpoint': hub.endpoint, 'llama-server-path': fakeServer } })
+    const run = await runMain({ inputs: { model: m.ref, 'hf-endpoint': hub().endpoint, 'llama-server-path': fakeServer } })
     expect(run.errors).toEqual([])
     expect((await fetch(`${run.outputs.url}/health`)).status).toBe(200)
     const handoff = JSON.parse(readFileSync(run.outputs['handoff-path'] as string, 'utf8'))
@@ -89,10 +87,10 @@ describe('hf: refs', () => {
 
   it('send the token to the endpoint only, never to the blob host, and mask it', async () => {
     const m = newModelRepo(64 * 1024, { gated: true })
-    hub.tokens.add('hf_test_token_abc')
+    hub().tokens.add('hf_test_token_abc')
     const run = await fetchModel({ model: m.ref, 'hf-token': 'hf_test_token_abc' })
     expect(run.errors).toEqual([])
-    const forRepo = hub.requests.filter((r) => r.path.includes(m.id) || r.path.includes(m.digest.slice(7)))
+    const forRepo = hub().requests.filter((r) => r.path.includes(m.id) || r.path.includes(m.digest.slice(7)))
     expect(forRepo.filter((r) => r.host === 'hub').every((r) => r.authorization === 'Bearer hf_test_token_abc')).toBe(true)
     expect(forRepo.filter((r) => r.host === 'blob')).not.toHaveLength(0)
     expect(forRepo.filter((r) => r.host === 'blob').every((r) => r.authorization === undefined)).toBe(true)
@@ -104,7 +102,7 @@ describe('hf: refs', () => {
 
   it('take the token from HF_TOKEN when hf-token is empty', async () => {
     const m = newModelRepo(64 * 1024, { private: true })
-    hub.tokens.add('hf_from_env')
+    hub().tokens.add('hf_from_env')
     const run = await fetchModel({ model: m.ref }, newJobDirs(), { HF_TOKEN: 'hf_from_env' })
     expect(run.errors).toEqual([])
     expect(run.stdout.split('\n')[0]).toBe('::add-mask::hf_from_env')
@@ -124,16 +122,16 @@ describe('hf: refs', () => {
   it('name the missing repo, revision or file', async () => {
     const m = newModelRepo(1024)
     const cases: [string, string][] = [
-      [`hf:org/nope/${m.file}`, `Repository org/nope was not found on ${hub.endpoint}, or it is private and set 'hf-token' (or HF_TOKEN) to a token that has access`],
-      [`hf:${m.id}@v9/${m.file}`, `Revision 'v9' was not found in ${m.id} on ${hub.endpoint}`],
-      [`hf:${m.id}/other.gguf`, `File 'other.gguf' was not found in ${m.id} at revision 'main' on ${hub.endpoint}`],
+      [`hf:org/nope/${m.file}`, `Repository org/nope was not found on ${hub().endpoint}, or it is private and set 'hf-token' (or HF_TOKEN) to a token that has access`],
+      [`hf:${m.id}@v9/${m.file}`, `Revision 'v9' was not found in ${m.id} on ${hub().endpoint}`],
+      [`hf:${m.id}/other.gguf`, `File 'other.gguf' was not found in ${m.id} at revision 'main' on ${hub().endpoint}`],
     ]
     for (const [ref, message] of cases) expect((await fetchModel({ model: ref })).errors).toEqual([message])
   })
 
   it('resume a dropped connection with a Range request', async () => {
     const m = newModelRepo(1024 * 1024)
-    hub.blobFaults.push({ kind: 'drop-after', bytes: 300_000 })
+    hub().blobFaults.push({ kind: 'drop-after', bytes: 300_000 })
     const run = await fetchModel({ model: m.ref })
     expect(run.errors).toEqual([])
     expect(run.outputs['model-digest']).toBe(m.digest)
@@ -147,7 +145,7 @@ describe('hf: refs', () => {
 
   it('retry a 503, and a 429 after its Retry-After', async () => {
     const m = newModelRepo(64 * 1024)
-    hub.blobFaults.push({ kind: 'status', status: 503 }, { kind: 'status', status: 429, retryAfter: '1' })
+    hub().blobFaults.push({ kind: 'status', status: 503 }, { kind: 'status', status: 429, retryAfter: '1' })
     const run = await fetchModel({ model: m.ref })
     expect(run.errors).toEqual([])
     expect(blobGetsFor(m.digest).map((r) => r.status)).toEqual([503, 429, 200])
@@ -157,7 +155,7 @@ describe('hf: refs', () => {
 
   it('delete a download whose bytes do not match the sha256 and store nothing', async () => {
     const m = newModelRepo(64 * 1024)
-    for (let i = 0; i < 1; i++) hub.blobFaults.push({ kind: 'wrong-bytes' })
+    for (let i = 0; i < 1; i++) hub().blobFaults.push({ kind: 'wrong-bytes' })
     const dirs = newJobDirs()
     const run = await fetchModel({ model: m.ref }, dirs)
     expect(run.exitCode).toBe(1)
@@ -177,14 +175,14 @@ describe('hf: refs', () => {
   it('fail before downloading when the disk has no room, with the numbers', async () => {
     const id = `org/huge-${++repoCount}`
     // The Hub says the file is 1 PiB; the disk check must stop before a byte is fetched.
-    hub.addRepo(id, { 'huge.gguf': ggufWithPayload(1024) })
-    hub.hubFaults.length = 0
-    const original = hub.endpoint
+    hub().addRepo(id, { 'huge.gguf': ggufWithPayload(1024) })
+    hub().hubFaults.length = 0
+    const original = hub().endpoint
     const lying = await lyingSizeProxy(original, 2 ** 50)
     try {
       const run = await fetchModel({ model: `hf:${id}/huge.gguf`, 'hf-endpoint': lying.url })
       expect(run.errors[0]).toMatch(/^Not enough disk space for hf:.*huge\.gguf: it needs [\d.]+ TiB \(1125899906842624 bytes and a margin\) in .*, which has .* free$/)
-      expect(hub.blobGets().filter((r) => r.path.includes('huge'))).toHaveLength(0)
+      expect(hub().blobGets().filter((r) => r.path.includes('huge'))).toHaveLength(0)
     } finally {
       lying.close()
     }
@@ -194,7 +192,7 @@ describe('hf: refs', () => {
     const id = `org/split-${++repoCount}`
     const parts = [1, 2, 3].map(() => ggufWithPayload(32 * 1024))
     const names = [1, 2, 3].map((i) => `big/model-0000${i}-of-00003.gguf`)
-    hub.addRepo(id, Object.fromEntries(names.map((n, i) => [n, parts[i] as Buffer])))
+    hub().addRepo(id, Object.fromEntries(names.map((n, i) => [n, parts[i] as Buffer])))
     const run = await fetchModel({ model: `hf:${id}/${names[0]}` })
     expect(run.errors).toEqual([])
     const first = run.outputs['model-path'] as string
@@ -206,7 +204,7 @@ describe('hf: refs', () => {
 
   it('refuse a file that is not a GGUF and store nothing', async () => {
     const id = `org/html-${++repoCount}`
-    hub.addRepo(id, { 'page.gguf': Buffer.from('<html>not a model</html>') })
+    hub().addRepo(id, { 'page.gguf': Buffer.from('<html>not a model</html>') })
     const dirs = newJobDirs()
     const run = await fetchModel({ model: `hf:${id}/page.gguf` }, dirs)
     expect(run.errors[0]).toMatch(/page\.gguf is not a GGUF model llama\.cpp can load/)
@@ -217,10 +215,10 @@ describe('hf: refs', () => {
     const m = newModelRepo(1024)
     const dirs = newJobDirs()
     expect((await fetchModel({ model: m.ref }, dirs)).errors).toEqual([])
-    const before = hub.requests.length
+    const before = hub().requests.length
     const offline = await fetchModel({ model: m.ref }, dirs, { HF_HUB_OFFLINE: '1' })
     expect(offline.errors).toEqual([])
-    expect(hub.requests.length).toBe(before)
+    expect(hub().requests.length).toBe(before)
     expect(offline.outputs['model-id']).toBe(`hf:${m.id}@${m.commit}/${m.file}`)
     expect(offline.outputs['model-cache-hit']).toBe('true')
     expect(offline.stdout).toContain(`::notice::HF_HUB_OFFLINE is set: used the cached hf:${m.id}@${m.commit}/${m.file}`)
@@ -235,7 +233,7 @@ describe('hf: refs', () => {
 describe('the store', () => {
   it('several jobs fetching one model at once download it once and get the same verified path', async () => {
     const m = newModelRepo(2 * 1024 * 1024)
-    hub.blobFaults.push({ kind: 'slow', bytesPerSecond: 4 * 1024 * 1024 })
+    hub().blobFaults.push({ kind: 'slow', bytesPerSecond: 4 * 1024 * 1024 })
     const dirs = newJobDirs()
     const results = await Promise.all([1, 2, 3].map(() => fetchModel({ model: m.ref }, dirs)))
     for (const r of results) expect(r.errors).toEqual([])
@@ -247,11 +245,11 @@ describe('the store', () => {
 
   it('a job killed mid-download leaves no entry, and the next run succeeds', async () => {
     const m = newModelRepo(2 * 1024 * 1024)
-    hub.blobFaults.push({ kind: 'slow', bytesPerSecond: 512 * 1024 })
+    hub().blobFaults.push({ kind: 'slow', bytesPerSecond: 512 * 1024 })
     const dirs = newJobDirs()
     const killed = await runMain({
       dirs,
-      inputs: { model: m.ref, 'hf-endpoint': hub.endpoint, 'llama-server-path': fakeServer, start: 'false' },
+      inputs: { model: m.ref, 'hf-endpoint': hub().endpoint, 'llama-server-path': fakeServer, start: 'false', 'hf-cache': 'false' },
       cancel: { when: /tiny-Q8_0\.gguf: .* \(\d+%\)/, signal: 'SIGKILL' },
     })
     expect(killed.signal).toBe('SIGKILL')
@@ -324,7 +322,7 @@ describe('the store', () => {
     const [a, b, c] = [newModelRepo(300 * 1024), newModelRepo(300 * 1024), newModelRepo(300 * 1024)]
     const dirs = newJobDirs()
     // a is served (its server holds a lease), then b and c are fetched with a limit that fits about one model.
-    const serving = await runMain({ dirs, inputs: { model: a!.ref, 'hf-endpoint': hub.endpoint, 'llama-server-path': fakeServer } })
+    const serving = await runMain({ dirs, inputs: { model: a!.ref, 'hf-endpoint': hub().endpoint, 'llama-server-path': fakeServer, 'hf-cache': 'false' } })
     expect(serving.errors).toEqual([])
     await runPost(await fetchModel({ model: b!.ref }, dirs))
     const last = await fetchModel({ model: c!.ref, 'cache-max-size': '400K' }, dirs)
@@ -338,39 +336,39 @@ describe('the store', () => {
 describe('http(s) URLs', () => {
   it('with model-digest: verified, stored, and a cached copy needs no request at all', async () => {
     const body = ggufWithPayload(64 * 1024)
-    hub.plainFiles.set('/files/pinned.gguf', { body, etag: '"v1"' })
+    hub().plainFiles.set('/files/pinned.gguf', { body, etag: '"v1"' })
     const digest = `sha256:${sha256(body)}`
     const dirs = newJobDirs()
-    const url = `${hub.blobOrigin}/files/pinned.gguf`
+    const url = `${hub().blobOrigin}/files/pinned.gguf`
     const first = await fetchModel({ model: url, 'model-digest': digest }, dirs)
     expect(first.errors).toEqual([])
     expect(first.outputs['model-id']).toBe(url)
     expect(first.outputs['model-digest']).toBe(digest)
-    const before = hub.requests.length
+    const before = hub().requests.length
     const second = await fetchModel({ model: url, 'model-digest': digest }, dirs)
     expect(second.outputs['model-cache-hit']).toBe('true')
-    expect(hub.requests.length).toBe(before)
+    expect(hub().requests.length).toBe(before)
   })
 
   it('without model-digest: keyed by URL and ETag, with a notice; a new ETag fetches again', async () => {
     const dirs = newJobDirs()
-    const url = `${hub.blobOrigin}/files/moving.gguf`
-    hub.plainFiles.set('/files/moving.gguf', { body: ggufWithPayload(8 * 1024), etag: '"v1"' })
+    const url = `${hub().blobOrigin}/files/moving.gguf`
+    hub().plainFiles.set('/files/moving.gguf', { body: ggufWithPayload(8 * 1024), etag: '"v1"' })
     const first = await fetchModel({ model: url }, dirs)
     expect(first.errors).toEqual([])
     expect(first.stdout).toContain(`::notice::${url} has no 'model-digest': the cache keys it by URL and the server's ETag/Last-Modified ("v1"). Set 'model-digest' to pin its content.`)
     expect((await fetchModel({ model: url }, dirs)).outputs['model-cache-hit']).toBe('true')
     const v2 = ggufWithPayload(8 * 1024)
-    hub.plainFiles.set('/files/moving.gguf', { body: v2, etag: '"v2"' })
+    hub().plainFiles.set('/files/moving.gguf', { body: v2, etag: '"v2"' })
     const third = await fetchModel({ model: url }, dirs)
     expect(third.outputs['model-cache-hit']).toBe('false')
     expect(third.outputs['model-digest']).toBe(`sha256:${sha256(v2)}`)
   })
 
   it('a wrong model-digest fails and stores nothing', async () => {
-    hub.plainFiles.set('/files/wrong.gguf', { body: ggufWithPayload(1024) })
+    hub().plainFiles.set('/files/wrong.gguf', { body: ggufWithPayload(1024) })
     const dirs = newJobDirs()
-    const run = await fetchModel({ model: `${hub.blobOrigin}/files/wrong.gguf`, 'model-digest': `sha256:${'2'.repeat(64)}` }, dirs)
+    const run = await fetchModel({ model: `${hub().blobOrigin}/files/wrong.gguf`, 'model-digest': `sha256:${'2'.repeat(64)}` }, dirs)
     expect(run.errors[0]).toMatch(/wrong\.gguf from .* has sha256:[0-9a-f]{64}, expected sha256:2{64}; the download was deleted/)
     expect(storeEntries(dirs)).toEqual([])
   })

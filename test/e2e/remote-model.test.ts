@@ -38,9 +38,9 @@ async function fetchModel(dirs: JobDirs, inputs: Record<string, string>): Promis
   })
 }
 
-/** The same paths with nothing in them, as an ephemeral runner's next job has. */
+/** The same paths with nothing in them (its Hugging Face cache too), as an ephemeral runner's next job has. */
 function freshRunner(dirs: JobDirs): JobDirs {
-  for (const dir of [dirs.temp, dirs.toolCache]) {
+  for (const dir of [dirs.temp, dirs.toolCache, path.join(dirs.root, 'hf-home')]) {
     rmSync(dir, { recursive: true, force: true })
     mkdirSync(dir)
   }
@@ -70,8 +70,10 @@ describe('remote-cache: model', () => {
     expect(second.stdout).toContain(`Restored model-sha256-${digests[0]?.slice(7)} from the GitHub Actions cache`)
     expect(second.outputs['model-cache-hit']).toBe('true')
     expect(second.outputs['model-digest']).toBe(digests[0])
+    // Restored into cache-dir's store, and hard-linked from there into the Hugging Face cache (the default).
     const modelPath = second.outputs['model-path'] as string
-    expect(modelPath.startsWith(dirs.toolCache)).toBe(true)
+    expect(modelPath.startsWith(path.join(dirs.root, 'hf-home', 'hub', 'models--org--'))).toBe(true)
+    expect(second.stdout).toContain('hard-linked into the Hugging Face cache, not downloaded')
     expect(readFileSync(modelPath).equals(parts['m-00001-of-00002.gguf'])).toBe(true)
     expect(readFileSync(path.join(path.dirname(modelPath), 'm-00002-of-00002.gguf')).equals(parts['m-00002-of-00002.gguf'])).toBe(true)
     // Each part's bytes came from the Hub once: for the first job.
@@ -79,6 +81,19 @@ describe('remote-cache: model', () => {
     // A restored model is not saved again.
     expect(second.stdout).not.toContain('The post step saves')
     expect((await runPost(second)).stdout).not.toContain('to the GitHub Actions cache')
+  })
+
+  it('a part changed by a later step before post is not saved: the cache gets only what main verified', async () => {
+    const body = ggufWithPayload(64 * 1024)
+    const repo = newModelRepo({ 'm.gguf': body })
+    const dirs = newJobDirs()
+    const run = await fetchModel(dirs, { model: `hf:${repo.id}/m.gguf` })
+    expect(run.errors).toEqual([])
+    // A step between main and post writes into the stored model (same inode, other bytes).
+    writeFileSync(run.outputs['model-path'] as string, ggufWithPayload(64 * 1024))
+    const post = await runPost(run)
+    expect(post.stdout).toMatch(new RegExp(`::warning::model-sha256-${sha256(body)} is not saved to the GitHub Actions cache: m\\.gguf changed since the main step verified it`))
+    expect(cacheService.committedKeys()).not.toContain(`setup-llama-server-model-sha256-${sha256(body)}`)
   })
 
   it('a URL model goes through the cache with model-digest, and only with it (a notice says why)', async () => {

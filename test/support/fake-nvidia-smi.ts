@@ -1,6 +1,11 @@
-// TEST DOUBLE of nvidia-smi (there is no GPU here): a directory to put first on PATH, holding an `nvidia-smi`
-// that answers the action's --query-gpu question with the CSV it is given, as the real one prints it.
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
+// TEST DOUBLE of nvidia-smi (there is no GPU here): a directory to put first on PATH, holding an `nvidia-smi` that
+// answers the action's two questions (--query-gpu and --query-compute-apps, csv,noheader,nounits) as the real one
+// prints them. Its GPUs have a total and a baseline of free memory; processes hold memory on them through files in
+// its `processes` directory, `<pid>` with lines `<GPU uuid or index> <MiB>`, written by the engine test double when
+// it "loads" (--fixture-vram-mib, with FAKE_GPU_PROCESSES pointing here) or by a test (an orphan). A file counts
+// only while its process lives, as the driver frees the memory of a process that died, however it died.
+import { randomUUID } from 'node:crypto'
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -12,11 +17,77 @@ export interface FakeGpu {
   computeCap: string
 }
 
-export function fakeNvidiaSmiDir(gpus: FakeGpu[]): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'fake-nvidia-smi-'))
-  const csv = gpus.map((g) => `${g.index}, ${g.name}, ${g.totalMib}, ${g.freeMib}, ${g.computeCap}`).join('\n')
-  const script = path.join(dir, 'nvidia-smi')
-  writeFileSync(script, `#!/bin/sh\n# TEST DOUBLE of nvidia-smi\ncase "$*" in\n  *--query-gpu=*) printf '%s\\n' '${csv}' ;;\n  *) echo "fake nvidia-smi: unexpected arguments: $*" >&2; exit 2 ;;\nesac\n`)
-  chmodSync(script, 0o755)
-  return dir
+export interface FakeGpuHost {
+  /** The directory to put first on PATH. */
+  bin: string
+  processes: string
+  gpus: (FakeGpu & { uuid: string })[]
+  /** What a job on this host has in its environment: PATH with the double first, and FAKE_GPU_PROCESSES. */
+  env: Record<string, string>
 }
+
+export function fakeGpuHost(gpus: FakeGpu[]): FakeGpuHost {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fake-nvidia-smi-'))
+  const bin = path.join(dir, 'bin')
+  const processes = path.join(dir, 'processes')
+  mkdirSync(bin)
+  mkdirSync(processes)
+  // Each host has GPUs of its own: leases of tests that run at the same time never name the same GPU.
+  const withUuids = gpus.map((g) => ({ ...g, uuid: `GPU-${randomUUID()}` }))
+  const config = path.join(dir, 'gpus.json')
+  writeFileSync(config, JSON.stringify({ gpus: withUuids, processes }))
+  const script = path.join(bin, 'nvidia-smi')
+  writeFileSync(script, `#!${process.execPath}\n// TEST DOUBLE of nvidia-smi: see test/support/fake-nvidia-smi.ts\n${SCRIPT.replace('CONFIG', JSON.stringify(config))}`)
+  chmodSync(script, 0o755)
+  return { bin, processes, gpus: withUuids, env: { PATH: `${bin}:${process.env.PATH}`, FAKE_GPU_PROCESSES: processes } }
+}
+
+/** A process of `pid` holding `mib` on the GPU `device` (its uuid or index), as nvidia-smi will list it. */
+export function addComputeProcess(host: FakeGpuHost, pid: number, device: string | number, mib: number): void {
+  writeFileSync(path.join(host.processes, String(pid)), `${device} ${mib}\n`)
+}
+
+const SCRIPT = `
+const fs = require('node:fs')
+const path = require('node:path')
+const { gpus, processes } = JSON.parse(fs.readFileSync(CONFIG, 'utf8'))
+const args = process.argv.slice(2)
+const alive = (pid) => {
+  try {
+    const stat = fs.readFileSync('/proc/' + pid + '/stat', 'utf8')
+    return !['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2)[0])
+  } catch {
+    return false
+  }
+}
+const program = (pid) => {
+  try {
+    return fs.readFileSync('/proc/' + pid + '/cmdline', 'utf8').split('\\0')[0]
+  } catch {
+    return '[Not Found]'
+  }
+}
+const apps = []
+for (const name of fs.readdirSync(processes)) {
+  if (!/^\\d+$/.test(name) || !alive(Number(name))) continue
+  for (const line of fs.readFileSync(path.join(processes, name), 'utf8').split('\\n')) {
+    const [device, mib] = line.trim().split(/\\s+/)
+    const gpu = gpus.find((g) => g.uuid === device || String(g.index) === device)
+    if (gpu) apps.push({ gpu_uuid: gpu.uuid, pid: Number(name), process_name: program(Number(name)), used_memory: Number(mib) })
+  }
+}
+const used = (uuid) => apps.filter((a) => a.gpu_uuid === uuid).reduce((s, a) => s + a.used_memory, 0)
+const rows = gpus.map((g) => ({ index: g.index, uuid: g.uuid, name: g.name, 'memory.total': g.totalMib, 'memory.free': Math.max(0, g.freeMib - used(g.uuid)), compute_cap: g.computeCap }))
+const query = (kind) => args.find((a) => a.startsWith('--query-' + kind + '='))?.split('=')[1].split(',')
+if (!args.includes('--format=csv,noheader,nounits')) {
+  console.error('fake nvidia-smi: unexpected arguments: ' + args.join(' '))
+  process.exit(2)
+}
+const fields = query('gpu') ?? query('compute-apps')
+const table = query('gpu') ? rows : apps
+if (!fields || fields.some((f) => table.length && !(f in table[0]))) {
+  console.error('fake nvidia-smi: unexpected arguments: ' + args.join(' '))
+  process.exit(2)
+}
+for (const row of table) console.log(fields.map((f) => row[f]).join(', '))
+`

@@ -18,7 +18,7 @@ export interface HubRepo {
 
 export type Fault =
   | { kind: 'drop-after'; bytes: number }
-  | { kind: 'status'; status: number; retryAfter?: string }
+  | { kind: 'status'; status: number; retryAfter?: string; headers?: Record<string, string> }
   | { kind: 'wrong-bytes' }
   | { kind: 'slow'; bytesPerSecond: number }
 
@@ -27,6 +27,7 @@ export interface RecordedRequest {
   method: string
   path: string
   range: string | undefined
+  ifRange: string | undefined
   authorization: string | undefined
   status: number
 }
@@ -41,6 +42,16 @@ export class HubServer {
   readonly hubFaults: Fault[] = []
   /** URL path → content served by the blob host outside the Hub protocol (for http(s):// model refs). */
   readonly plainFiles = new Map<string, { body: Buffer; etag?: string }>()
+  /** false: the blob host answers every Range request with the whole file (200), as some servers do. */
+  honourRanges = true
+  /** Bytes per second of each blob response, as CDNs limit each connection; undefined: as fast as it goes. */
+  perConnectionRate: number | undefined
+  /** Called as each blob GET arrives (a test changes a file on the server between two requests). */
+  onBlobGet: ((count: number) => void) | undefined
+  /** The most blob GETs that were in progress at once. */
+  maxConcurrentBlobGets = 0
+  private blobGetsInProgress = 0
+  private blobGetCount = 0
   private readonly blobs = new Map<string, Buffer>()
   private hub!: http.Server
   private blob!: http.Server
@@ -79,12 +90,14 @@ export class HubServer {
   }
 
   private record(host: 'hub' | 'blob', req: http.IncomingMessage, status: number): void {
-    this.requests.push({ host, method: req.method ?? '', path: req.url ?? '', range: req.headers.range, authorization: req.headers.authorization, status })
+    const ifRange = req.headers['if-range'] as string | undefined
+    this.requests.push({ host, method: req.method ?? '', path: req.url ?? '', range: req.headers.range, ifRange, authorization: req.headers.authorization, status })
   }
 
   private onHub(req: http.IncomingMessage, res: http.ServerResponse): void {
     const fault = this.hubFaults.shift()
-    if (fault?.kind === 'status') return this.fail(req, res, 'hub', fault.status, undefined, fault.retryAfter)
+    if (fault?.kind === 'status') return this.fail(req, res, 'hub', fault.status, undefined, fault.retryAfter, fault.headers)
+    if (new URL(req.url ?? '/', 'http://x').pathname.startsWith('/api/models/')) return this.onApi(req, res)
     const m = /^\/([^/]+)\/([^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(new URL(req.url ?? '/', 'http://x').pathname)
     if (!m) return this.fail(req, res, 'hub', 404, 'RepoNotFound')
     const [, owner, name, rawRevision, rawPath] = m as unknown as [string, string, string, string, string]
@@ -114,38 +127,74 @@ export class HubServer {
   }
 
   private onBlob(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (req.method === 'GET') {
+      this.onBlobGet?.(++this.blobGetCount)
+      this.maxConcurrentBlobGets = Math.max(this.maxConcurrentBlobGets, ++this.blobGetsInProgress)
+      res.once('close', () => this.blobGetsInProgress--)
+    }
     const url = new URL(req.url ?? '/', 'http://x')
     const blob = /^\/blobs\/([0-9a-f]{64})$/.exec(url.pathname)
     const plain = this.plainFiles.get(url.pathname)
     const body = blob ? this.blobs.get(blob[1] as string) : plain?.body
     if (!body) return this.fail(req, res, 'blob', 404, undefined)
     const fault = req.method === 'GET' ? this.blobFaults.shift() : undefined
-    if (fault?.kind === 'status') return this.fail(req, res, 'blob', fault.status, undefined, fault.retryAfter)
-    let start = 0
+    if (fault?.kind === 'status') return this.fail(req, res, 'blob', fault.status, undefined, fault.retryAfter, fault.headers)
     // As CDNs do: blobs carry their digest as a strong ETag; If-Range that does not match gets the whole file.
     const etag = blob ? `"${blob[1]}"` : plain?.etag
     const ifRange = req.headers['if-range']
-    const range = ifRange === undefined || ifRange === etag ? /^bytes=(\d+)-$/.exec(req.headers.range ?? '') : null
-    if (range) start = Number(range[1])
-    const headers: Record<string, string> = { 'Accept-Ranges': 'bytes', 'Content-Length': String(body.length - start) }
+    const range = this.honourRanges && (ifRange === undefined || ifRange === etag) ? /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '') : null
+    const start = range ? Number(range[1]) : 0
+    const end = range?.[2] ? Math.min(Number(range[2]), body.length - 1) : body.length - 1
+    const headers: Record<string, string> = { 'Accept-Ranges': this.honourRanges ? 'bytes' : 'none', 'Content-Length': String(end + 1 - start) }
     if (etag) headers.ETag = etag
-    if (range) headers['Content-Range'] = `bytes ${start}-${body.length - 1}/${body.length}`
+    if (range) headers['Content-Range'] = `bytes ${start}-${end}/${body.length}`
     const status = range ? 206 : 200
     res.writeHead(status, headers)
     this.record('blob', req, status)
     if (req.method === 'HEAD') return void res.end()
-    let payload = body.subarray(start)
+    let payload = body.subarray(start, end + 1)
     if (fault?.kind === 'wrong-bytes') payload = Buffer.from(payload.map((b) => b ^ 0xff))
     if (fault?.kind === 'drop-after') {
       res.write(payload.subarray(0, fault.bytes), () => res.destroy())
       return
     }
     if (fault?.kind === 'slow') return void streamSlowly(res, payload, fault.bytesPerSecond)
+    if (this.perConnectionRate) return void streamSlowly(res, payload, this.perConnectionRate)
     res.end(payload)
   }
 
-  private fail(req: http.IncomingMessage, res: http.ServerResponse, host: 'hub' | 'blob', status: number, code: string | undefined, retryAfter?: string): void {
-    const headers: Record<string, string> = { 'Content-Type': 'application/json' }
+  /**
+   * The two Hub API calls llama.cpp's downloader makes (common/hf-cache.cpp): the repository's branches, and its
+   * files at a commit with each LFS file's sha256.
+   */
+  private onApi(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://x')
+    const m = /^\/api\/models\/([^/]+)\/([^/]+)\/(refs|tree\/([0-9a-f]{40}))$/.exec(url.pathname)
+    const repo = m ? this.repos.get(`${m[1]}/${m[2]}`) : undefined
+    if (!m || !repo || repo.private || repo.gated) return this.fail(req, res, 'hub', 404, 'RepoNotFound')
+    const json = (value: unknown) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' })
+      res.end(JSON.stringify(value))
+      this.record('hub', req, 200)
+    }
+    if (m[3] === 'refs') {
+      return json({ branches: Object.entries(repo.revisions).map(([name, commit]) => ({ name, ref: `refs/heads/${name}`, targetCommit: commit })), tags: [], converts: [] })
+    }
+    const files = repo.files[m[4] as string]
+    if (!files) return this.fail(req, res, 'hub', 404, 'RevisionNotFound')
+    json(Object.entries(files).map(([path, body]) => ({ type: 'file', path, size: body.length, oid: 'f'.repeat(40), lfs: { oid: sha256(body), size: body.length, pointerSize: 134 } })))
+  }
+
+  private fail(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    host: 'hub' | 'blob',
+    status: number,
+    code: string | undefined,
+    retryAfter?: string,
+    extra: Record<string, string> = {},
+  ): void {
+    const headers: Record<string, string> = { 'Content-Type': 'application/json', ...extra }
     if (code) headers['X-Error-Code'] = code
     if (retryAfter) headers['Retry-After'] = retryAfter
     res.writeHead(status, headers)

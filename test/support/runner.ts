@@ -38,6 +38,8 @@ export function newJobDirs(): JobDirs {
 }
 
 export interface StepResult {
+  /** The step's process id (its work directories in a store carry it). */
+  pid: number | undefined
   exitCode: number | null
   signal: NodeJS.Signals | null
   stdout: string
@@ -49,14 +51,22 @@ export interface StepResult {
   summary: string
   /** The `::error::` messages the step printed (core.setFailed prints one). */
   errors: string[]
+  /** When the step's process was spawned and when its pipes closed (ms since the epoch; the bench times steps). */
+  spawnedAt: number
+  closedAt: number
 }
 
 export interface MainOptions {
   inputs: Record<string, string>
   dirs?: JobDirs
   env?: Record<string, string>
-  /** Send this signal to the step once its stdout matches, as the runner does when a job is cancelled. */
-  cancel?: { when: RegExp; signal: NodeJS.Signals }
+  /**
+   * Send this signal to the step once its stdout matches (`afterMs` later, if given), as the runner does when a
+   * job is cancelled; `wholeJob` sends it to every process of the job (its tracking id), as when the job dies.
+   */
+  cancel?: { when: RegExp; signal: NodeJS.Signals; afterMs?: number; wholeJob?: boolean }
+  /** Runs the entry point through this command (`nsenter …`, to run the job inside a container's namespaces). */
+  launcher?: string[]
   timeoutMs?: number
   /** Sees the step's output as it comes (npm start shows a long build live). */
   onOutput?: (text: string) => void
@@ -67,6 +77,8 @@ export interface MainRun extends StepResult {
   /** The job's RUNNER_TRACKING_ID: every process the action started carries it in its environment. */
   trackingId: string
   env: Record<string, string>
+  /** Post runs through the same launcher: a job's steps share its container. */
+  launcher?: string[]
 }
 
 /** The tracking ids of the jobs this test file ran, so that no process of theirs outlives its test. */
@@ -92,6 +104,8 @@ export async function runMain(options: MainOptions): Promise<MainRun> {
     RUNNER_OS: 'Linux',
     RUNNER_ARCH: os.arch() === 'arm64' ? 'ARM64' : 'X64',
     RUNNER_TRACKING_ID: trackingId,
+    // The job's own Hugging Face home (its cache and token file), never the machine's.
+    HF_HOME: path.join(dirs.root, 'hf-home'),
     ...options.env,
   }
   const declared = actionYml().inputs
@@ -103,14 +117,14 @@ export async function runMain(options: MainOptions): Promise<MainRun> {
     env[inputVariable(name)] = value
   }
   const result = await runStep('main', env, dirs, options)
-  return { ...result, dirs, trackingId, env }
+  return { ...result, dirs, trackingId, env, launcher: options.launcher }
 }
 
 /** Runs the post entry point after `main`, with what main saved as STATE_<name>. */
 export async function runPost(main: MainRun): Promise<StepResult> {
   const env = { ...main.env }
   for (const [name, value] of Object.entries(main.state)) env[`STATE_${name}`] = value
-  return await runStep('post', env, main.dirs, {})
+  return await runStep('post', env, main.dirs, { launcher: main.launcher })
 }
 
 /** The runner's rule: upper-case, spaces to '_', hyphens kept. */
@@ -122,7 +136,7 @@ async function runStep(
   entry: 'main' | 'post',
   baseEnv: Record<string, string>,
   dirs: JobDirs,
-  options: Pick<MainOptions, 'cancel' | 'timeoutMs' | 'onOutput'>,
+  options: Pick<MainOptions, 'cancel' | 'timeoutMs' | 'onOutput' | 'launcher'>,
 ): Promise<StepResult> {
   const files = path.join(dirs.root, `${entry}-${randomUUID()}`)
   mkdirSync(files)
@@ -134,20 +148,41 @@ async function runStep(
   }
   for (const file of [env.GITHUB_OUTPUT, env.GITHUB_STATE, env.GITHUB_STEP_SUMMARY]) writeFileSync(file, '')
   const script = path.join(ROOT, actionYml().runs[entry])
-  const child = spawn(process.execPath, [script], { env, cwd: dirs.workspace, stdio: ['ignore', 'pipe', 'pipe'] })
+  const spawnedAt = performance.timeOrigin + performance.now()
+  const [command = process.execPath, ...prefix] = [...(options.launcher ?? []), process.execPath]
+  const child = spawn(command, [...prefix, script], { env, cwd: dirs.workspace, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   let cancelled = false
+  let cancelTimer: NodeJS.Timeout | undefined
+  const cancel = (signal: NodeJS.Signals, wholeJob: boolean) => {
+    child.kill(signal)
+    // Until none is left: a process may be forking while the others are signalled.
+    for (let round = 0; wholeJob && round < 20; round++) {
+      const pids = processesWithTrackingId(baseEnv.RUNNER_TRACKING_ID ?? '')
+      if (pids.length === 0) break
+      for (const pid of pids) {
+        try {
+          process.kill(pid, signal)
+        } catch {
+          // it ended meanwhile
+        }
+      }
+    }
+  }
   child.stdout.on('data', (chunk: Buffer) => {
     stdout += chunk.toString()
     options.onOutput?.(chunk.toString())
     if (options.cancel && !cancelled && options.cancel.when.test(stdout)) {
       cancelled = true
-      child.kill(options.cancel.signal)
+      const { signal, afterMs, wholeJob = false } = options.cancel
+      if (afterMs === undefined) cancel(signal, wholeJob)
+      else cancelTimer = setTimeout(() => cancel(signal, wholeJob), afterMs)
     }
   })
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const timeoutMs = options.timeoutMs ?? 60_000
+  let closedAt = 0
   const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
@@ -155,11 +190,14 @@ async function runStep(
     }, timeoutMs)
     // 'close', not 'exit': a step is over when its pipes are closed, and a child left holding them would hang it.
     child.once('close', (c, s) => {
+      closedAt = performance.timeOrigin + performance.now()
       clearTimeout(timer)
+      clearTimeout(cancelTimer)
       resolve({ code: c, signal: s })
     })
   })
   return {
+    pid: child.pid,
     exitCode: code,
     signal,
     stdout,
@@ -168,6 +206,8 @@ async function runStep(
     state: parseFileCommands(readFileSync(env.GITHUB_STATE, 'utf8')),
     summary: readFileSync(env.GITHUB_STEP_SUMMARY, 'utf8'),
     errors: [...stdout.matchAll(/^::error::(.*)$/gm)].map((m) => decodeCommandData(m[1] ?? '')),
+    spawnedAt,
+    closedAt,
   }
 }
 

@@ -21,4 +21,4 @@ it('dist/ equals a fresh build', () => {
     const same = readFileSync(path.join(committed, file)).equals(readFileSync(path.join(fresh, file)))
     expect(same, `dist/${file} differs from a fresh build: run npm run build and commit dist/`).toBe(true)
   }
-}, 120_000)
+}, 300_000)

@@ -2,27 +2,22 @@
 // nvidia-smi and nvcc would report (test doubles of their output: no GPU here).
 import { describe, expect, it } from 'vitest'
 import { chooseBackend } from '../../src/engine/backend.js'
-import { cudaArchitecturesOf, parseNvidiaSmi } from '../../src/engine/gpu.js'
+import { cudaArchitecturesOf } from '../../src/engine/gpu.js'
+import { parseGpus } from '../../src/gpu/nvidia-smi.js'
 import { cmakeBuildArgs, cmakeConfigureArgs, engineKey, normalizeCmakeArgs, normalizeRepo, type KeyMaterial } from '../../src/engine/plan.js'
 import { missingTools, missingToolsMessage } from '../../src/engine/preflight.js'
 import { commitFromLsRemote } from '../../src/engine/ref.js'
 import { parseNvccVersion, type Toolchain } from '../../src/engine/toolchain.js'
 import { parseVersion } from '../../src/engine/version.js'
 
-// What `nvidia-smi --query-gpu=index,name,memory.total,memory.free,compute_cap --format=csv,noheader,nounits`
-// prints on a two-GPU machine (a double of its output).
-const NVIDIA_SMI_TWO_GPUS = '0, NVIDIA H100 80GB HBM3, 81559, 80523, 9.0\n1, NVIDIA L4, 23034, 22563, 8.9\n'
+// What `nvidia-smi --query-gpu=index,uuid,name,memory.total,memory.free,compute_cap --format=csv,noheader,nounits`
+// prints on a two-GPU machine (a double of its output; test/unit/gpu-nvidia-smi.test.ts tests the parser).
+const NVIDIA_SMI_TWO_GPUS = '0, GPU-9f1c0b4e-2a1d-4e0a-8d6b-0c1e5a7b3f21, NVIDIA H100 80GB HBM3, 81559, 80523, 9.0\n1, GPU-3b7e6d2a-5c4f-4b1e-9a8d-7f6e5d4c3b2a, NVIDIA L4, 23034, 22563, 8.9\n'
 
 describe('nvidia-smi', () => {
-  it('parses every GPU', () => {
-    expect(parseNvidiaSmi(NVIDIA_SMI_TWO_GPUS)).toEqual([
-      { index: 0, name: 'NVIDIA H100 80GB HBM3', memoryTotalMib: 81559, memoryFreeMib: 80523, computeCap: '9.0' },
-      { index: 1, name: 'NVIDIA L4', memoryTotalMib: 23034, memoryFreeMib: 22563, computeCap: '8.9' },
-    ])
-  })
   it('gives the CUDA architectures of the compute capabilities, each once', () => {
-    expect(cudaArchitecturesOf(parseNvidiaSmi(NVIDIA_SMI_TWO_GPUS))).toBe('89;90')
-    expect(cudaArchitecturesOf(parseNvidiaSmi('0, A, 1, 1, 8.6\n1, A, 1, 1, 8.6\n'))).toBe('86')
+    expect(cudaArchitecturesOf(parseGpus(NVIDIA_SMI_TWO_GPUS))).toBe('89;90')
+    expect(cudaArchitecturesOf(parseGpus('0, GPU-a1, A, 1, 1, 8.6\n1, GPU-a2, A, 1, 1, 8.6\n'))).toBe('86')
     expect(cudaArchitecturesOf([])).toBeUndefined()
   })
   it('reads nvcc and llama-server versions', () => {
@@ -32,7 +27,7 @@ describe('nvidia-smi', () => {
 })
 
 describe('chooseBackend', () => {
-  const gpus = parseNvidiaSmi(NVIDIA_SMI_TWO_GPUS)
+  const gpus = parseGpus(NVIDIA_SMI_TWO_GPUS)
   it.each([
     ['auto', gpus, '/usr/local/cuda/bin/nvcc', 'cuda', /auto chose cuda: nvidia-smi lists 0: NVIDIA H100 80GB HBM3, 1: NVIDIA L4, and nvcc is/],
     ['auto', gpus, undefined, 'cpu', /auto chose cpu: .* but no nvcc was found/],
@@ -73,6 +68,7 @@ describe('cmakeConfigureArgs', () => {
   })
   it('builds only the llama-server target', () => {
     expect(cmakeBuildArgs('/w/build', 6)).toEqual(['--build', '/w/build', '--target', 'llama-server', '--parallel', '6'])
+    expect(cmakeBuildArgs('/w/build', 6, 'llama-fit-params')).toEqual(['--build', '/w/build', '--target', 'llama-fit-params', '--parallel', '6'])
   })
 })
 

@@ -43,6 +43,7 @@ describe('parseInputs with only the model', () => {
       apiKey: undefined,
       devices: undefined,
       gpuPolicy: 'vram-only',
+      gpuWaitTimeoutSeconds: 300,
       healthTimeoutSeconds: 600,
       handoffPath: '/ws/.runtime/engines/llamacpp.json',
       poolId: 'default',
@@ -97,6 +98,12 @@ describe('parseInputs reads each input into its type', () => {
       healthTimeoutSeconds: 30,
       host: '::',
     })
+  })
+
+  it('devices: all, or indices and UUIDs (written as nvidia-smi writes them)', () => {
+    expect(parseInputs({ model: 'm', devices: 'all' }, ctx).devices).toBe('all')
+    expect(parseInputs({ model: 'm', devices: '1, gpu-5C1E3D4F-9A2B-4C1D-8E7F-0A1B2C3D4E5F' }, ctx).devices).toEqual([1, 'GPU-5c1e3d4f-9a2b-4c1d-8e7f-0a1b2c3d4e5f'])
+    expect(parseInputs({ model: 'm', 'gpu-wait-timeout': '0' }, ctx).gpuWaitTimeoutSeconds).toBe(0)
   })
 
   it('takes hf-token and hf-endpoint from the environment when the inputs are empty', () => {
@@ -158,7 +165,9 @@ describe('parseInputs names the input, the value and what it expected', () => {
     [{ 'model-digest': 'sha256:ABC' }, `Input 'model-digest' is "sha256:ABC": expected sha256:<64 lowercase hex digits>.`],
     [{ 'cache-max-size': '200X' }, `Input 'cache-max-size' is "200X": expected a size of at least one byte, such as 200G, 512M or 1.5T (powers of 1024).`],
     [{ 'gpu-layers': '-1' }, `Input 'gpu-layers' is "-1": expected a whole number from 0 to 100000.`],
-    [{ devices: '0,0' }, `Input 'devices' is "0,0": expected GPU indices separated by commas, each once, e.g. 0,1.`],
+    [{ devices: '0,0' }, `Input 'devices' is "0,0": expected GPU indices or UUIDs separated by commas, each once (e.g. 0,1 or GPU-5c1e…), or 'all'.`],
+    [{ devices: 'gpu0' }, `Input 'devices' is "gpu0": expected GPU indices or UUIDs separated by commas, each once (e.g. 0,1 or GPU-5c1e…), or 'all'.`],
+    [{ 'gpu-wait-timeout': '-1' }, `Input 'gpu-wait-timeout' is "-1": expected a whole number from 0 to 86400.`],
     [{ host: 'bad host' }, `Input 'host' is "bad host": expected an IP address or a host name.`],
     [{ 'llama-cpp-ref': '--upload-pack=x' }, `Input 'llama-cpp-ref' is "--upload-pack=x": expected a tag, branch or commit that git accepts as a ref name, but it starts with '-'.`],
     [{ 'hf-endpoint': 'ftp://x' }, `Input 'hf-endpoint' is "ftp://x": expected an http(s):// URL.`],

@@ -3,14 +3,14 @@ import { httpUrl, localAddress, serverArgv } from '../../src/server/argv.js'
 import { serverEnv } from '../../src/server/start.js'
 
 describe('serverArgv', () => {
-  const base = { modelPath: '/m.gguf', host: '127.0.0.1', port: 8080, ctxSize: undefined, gpuLayers: undefined, parallel: 1, extra: [] }
+  const base = { modelPath: '/m.gguf', host: '127.0.0.1', port: 8080, ctxSize: undefined, gpuLayers: undefined, parallel: 1, placement: [], extra: [] }
   it('gives model, address and slots, and nothing the user did not ask for', () => {
     expect(serverArgv(base)).toEqual(['--model', '/m.gguf', '--host', '127.0.0.1', '--port', '8080', '--parallel', '1'])
   })
-  it('adds ctx-size, gpu-layers and the extra arguments in order', () => {
-    expect(serverArgv({ ...base, ctxSize: 4096, gpuLayers: 'all', parallel: 4, extra: ['--flash-attn', 'on'] })).toEqual([
+  it('adds ctx-size, gpu-layers, the placement and the extra arguments in order', () => {
+    expect(serverArgv({ ...base, ctxSize: 4096, gpuLayers: 'all', parallel: 4, placement: ['--fit', 'off'], extra: ['--flash-attn', 'on'] })).toEqual([
       '--model', '/m.gguf', '--host', '127.0.0.1', '--port', '8080', '--ctx-size', '4096', '--n-gpu-layers', 'all',
-      '--parallel', '4', '--flash-attn', 'on',
+      '--parallel', '4', '--fit', 'off', '--flash-attn', 'on',
     ])
   })
 })

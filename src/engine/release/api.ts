@@ -1,6 +1,6 @@
 // GitHub's REST API as the release lookup needs it: JSON GETs with the token (for the API's origin only), retries of
 // what can succeed on retry, pages followed through Link headers (never to another origin), and the rate limit told
-// apart from other refusals: a 403 or 429 with x-ratelimit-remaining: 0 (or a Retry-After) is a RateLimitError
+// apart from other refusals: a 403 or 429 with x-ratelimit-remaining: 0 (or a Retry-After) is a GitHubRateLimitError
 // that says when the limit resets, so that the caller can wait or build instead.
 import * as core from '@actions/core'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -10,8 +10,8 @@ import { Input } from '../../constants.js'
 import type { ReleaseHost } from './github.js'
 
 /** The API's rate limit is spent until `resetAt` (ms since the epoch). */
-export class RateLimitError extends Error {
-  override name = 'RateLimitError'
+export class GitHubRateLimitError extends Error {
+  override name = 'GitHubRateLimitError'
   constructor(
     message: string,
     readonly resetAt: number,
@@ -89,7 +89,7 @@ export async function apiGet(host: ReleaseHost, url: string, timeoutMs: number):
         response = await request(url, { headers, credential: host.credential, timeoutMs })
       } catch (error) {
         const reset = error instanceof RetryableError && error.response ? rateLimitReset(error.response, 429) : undefined
-        if (reset !== undefined) throw new RateLimitError(`GitHub's API rate limit is spent (HTTP 429 from ${redactUrl(url)})`, reset)
+        if (reset !== undefined) throw new GitHubRateLimitError(`GitHub's API rate limit is spent (HTTP 429 from ${redactUrl(url)})`, reset)
         throw error
       }
       if (response.status === 404) {
@@ -99,7 +99,7 @@ export async function apiGet(host: ReleaseHost, url: string, timeoutMs: number):
       if (response.status !== 200) {
         await discard(response)
         const reset = rateLimitReset(response, response.status)
-        if (reset !== undefined) throw new RateLimitError(`GitHub's API rate limit is spent (HTTP ${response.status} from ${redactUrl(url)})`, reset)
+        if (reset !== undefined) throw new GitHubRateLimitError(`GitHub's API rate limit is spent (HTTP ${response.status} from ${redactUrl(url)})`, reset)
         const token = host.credential ? ` with the token of '${Input.GithubToken}' (or GITHUB_TOKEN)` : ''
         throw new ReleaseApiError(`HTTP ${response.status} from ${redactUrl(url)}${token}`)
       }
@@ -115,7 +115,7 @@ export async function waitingForRateLimit<T>(fn: () => Promise<T>, now: () => nu
   try {
     return await fn()
   } catch (error) {
-    if (!(error instanceof RateLimitError)) throw error
+    if (!(error instanceof GitHubRateLimitError)) throw error
     const wait = Math.max(0, error.resetAt - now())
     if (wait > RATE_LIMIT_MAX_WAIT_MS) throw error
     core.notice(`${error.message}; waiting ${Math.ceil(wait / 1000)} s until it resets (a '${Input.GithubToken}' raises the limit)`)

@@ -10,16 +10,16 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { Input } from '../../constants.js'
 import { EngineError, errorMessage } from '../../errors.js'
-import type { GpuInfo } from '../../handoff.js'
+import type { GpuInfo } from '../../gpu/nvidia-smi.js'
 import { RetriesExhaustedError } from '../../http/request.js'
 import { formatBytes } from '../../util/format.js'
 import { chooseBackend, type BuiltBackend } from '../backend.js'
 import { normalizeRepo, type EngineInputs } from '../plan.js'
 import type { ProvisionedEngine } from '../provisioned.js'
-import { resolveCommit } from '../ref.js'
+import type { ResolvedRef } from '../ref.js'
 import { describeFiles, type EngineManifest, EngineStore, type StoredEngine } from '../store.js'
 import { probeToolchain } from '../toolchain.js'
-import { apiGet, apiList, RateLimitError, ReleaseApiError, waitingForRateLimit } from './api.js'
+import { apiGet, apiList, GitHubRateLimitError, ReleaseApiError, waitingForRateLimit } from './api.js'
 import { chooseAsset, parseAssets, ReleaseSchema, rocmMajorMinor, type ReleaseAsset } from './asset.js'
 import { downloadAsset } from './download.js'
 import { releaseHost, type ReleaseHost } from './github.js'
@@ -39,9 +39,9 @@ export class NoReleaseError extends Error {
 }
 
 /** The engine from a release archive, or undefined when auto should build instead (the log says why). */
-export async function provisionFromRelease(inputs: EngineInputs, gpus: GpuInfo[]): Promise<ProvisionedEngine | undefined> {
+export async function provisionFromRelease(inputs: EngineInputs, gpus: Promise<GpuInfo[]>, resolving: Promise<ResolvedRef>): Promise<ProvisionedEngine | undefined> {
   try {
-    return await fromRelease(inputs, gpus)
+    return await fromRelease(inputs, gpus, resolving)
   } catch (error) {
     const why = noReleaseReason(error)
     if (!why) throw error
@@ -54,7 +54,7 @@ export async function provisionFromRelease(inputs: EngineInputs, gpus: GpuInfo[]
 
 function noReleaseReason(error: unknown): NoReleaseError | undefined {
   if (error instanceof NoReleaseError) return error
-  if (error instanceof RateLimitError) {
+  if (error instanceof GitHubRateLimitError) {
     const when = new Date(error.resetAt).toISOString()
     return new NoReleaseError(`${error.message} until ${when}; set '${Input.GithubToken}' (its default, the job's token, raises the limit)`, 'notice')
   }
@@ -64,20 +64,20 @@ function noReleaseReason(error: unknown): NoReleaseError | undefined {
   return undefined
 }
 
-async function fromRelease(inputs: EngineInputs, gpus: GpuInfo[]): Promise<ProvisionedEngine> {
+async function fromRelease(inputs: EngineInputs, gpuQuery: Promise<GpuInfo[]>, resolving: Promise<ResolvedRef>): Promise<ProvisionedEngine> {
   if (inputs.cmakeArgs.length) throw new NoReleaseError(`'${Input.CmakeArgs}' is set, which only a build can apply`)
   if (inputs.cudaArchitectures) throw new NoReleaseError(`'${Input.CudaArchitectures}' is set, which only a build can apply`)
   const where = releaseHost(inputs.llamaCppRepo, process.env, inputs.githubToken)
   if ('reason' in where) throw new NoReleaseError(where.reason)
-  const tc = await probeToolchain(process.env)
-  const { backend, reason } = chooseBackend(inputs.backend, gpus, tc.nvcc)
+  const store = new EngineStore(inputs.cacheDir)
+  const tc = await probeToolchain(process.env, store.outputs)
+  const { backend, reason } = chooseBackend(inputs.backend, await gpuQuery, tc.nvcc)
   core.info(`Backend: ${reason}`)
   if (backend === 'cuda') throw new NoReleaseError('llama.cpp publishes no CUDA archive for Linux (its release workflow builds CUDA for Windows only)')
   if (!tc.git) throw new EngineError(`Resolving '${Input.LlamaCppRef}' to a commit needs git, which is missing. Usually: apt-get install git.`)
-  const { commit } = await resolveCommit(tc.git, inputs.llamaCppRepo, inputs.llamaCppRef)
+  const { commit } = await resolving
   core.info(`llama.cpp ${inputs.llamaCppRef} is commit ${commit}`)
   const want = { repo: normalizeRepo(inputs.llamaCppRepo), commit, backend, os: process.platform, arch: process.arch }
-  const store = new EngineStore(inputs.cacheDir)
 
   // Warm: an archive of this commit, backend and platform already in the store, found without asking GitHub.
   const known = Object.entries((await store.catalog.read()).entries).find(([, r]) => sameRelease(r.material, want, inputs.releaseDigest))

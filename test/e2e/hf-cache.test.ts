@@ -1,0 +1,321 @@
+// The Hugging Face cache (https://huggingface.co/docs/hub/local-cache) through the runner harness: hf: models go
+// there by default, in its layout, and a model already there is used in place, whoever put it there. Everything in
+// it is hostile: links that leave it, blobs whose bytes do not match their names. The servers are real
+// (test/support/hub-server.ts); the engine is the test double: these tests are about models. llama.cpp's own use of
+// the same cache is tested with the real llama-server in test/e2e/llama-cpp.test.ts.
+import { spawn } from 'node:child_process'
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { afterEach, describe, expect, inject, it } from 'vitest'
+import { ggufWithPayload } from '../support/gguf-writer.js'
+import { hubServerForFile } from '../support/hub-fixture.js'
+import { sha256 } from '../support/hub-server.js'
+import { newJobDirs, runMain, type JobDirs, type MainRun } from '../support/runner.js'
+
+const fakeServer = inject('fakeLlamaServer')
+const hub = hubServerForFile()
+
+afterEach(() => {
+  hub().blobFaults.length = 0
+  hub().hubFaults.length = 0
+})
+
+let repoCount = 0
+function newModelRepo(bytes = 256 * 1024, file = 'tiny-Q8_0.gguf') {
+  const owner = 'org'
+  const repo = `cached-${++repoCount}`
+  const body = ggufWithPayload(bytes)
+  const commit = hub().addRepo(`${owner}/${repo}`, { [file]: body })
+  const hex = sha256(body)
+  return { owner, repo, id: `${owner}/${repo}`, file, body, commit, hex, ref: `hf:${owner}/${repo}/${file}`, digest: `sha256:${hex}` }
+}
+type Model = ReturnType<typeof newModelRepo>
+
+/** The job's Hugging Face cache: runner.ts gives each job HF_HOME=<root>/hf-home. */
+const hubCache = (dirs: JobDirs) => path.join(dirs.root, 'hf-home', 'hub')
+const repoDir = (root: string, m: Model) => path.join(root, `models--${m.owner}--${m.repo}`)
+const snapshotOf = (root: string, m: Model, commit = m.commit) => path.join(repoDir(root, m), 'snapshots', commit, m.file)
+const blobOf = (root: string, m: Model) => path.join(repoDir(root, m), 'blobs', m.hex)
+
+/** A model laid out by hand exactly as the Hub's cache documentation says (as huggingface_hub would leave it). */
+function layByHand(root: string, m: Model, bytes: Buffer = m.body): void {
+  const repo = repoDir(root, m)
+  for (const dir of ['blobs', 'refs', path.join('snapshots', m.commit)]) mkdirSync(path.join(repo, dir), { recursive: true })
+  writeFileSync(path.join(repo, 'blobs', m.hex), bytes)
+  writeFileSync(path.join(repo, 'refs', 'main'), m.commit)
+  symlinkSync(`../../blobs/${m.hex}`, snapshotOf(root, m))
+}
+
+async function fetchModel(dirs: JobDirs, inputs: Record<string, string>, env: Record<string, string> = {}): Promise<MainRun> {
+  return await runMain({ dirs, inputs: { 'llama-server-path': fakeServer, start: 'false', 'hf-endpoint': hub().endpoint, ...inputs }, env })
+}
+
+const blobGets = (m: Model) => hub().blobGets().filter((r) => r.path.startsWith(`/blobs/${m.hex}`))
+const storeEntries = (dirs: JobDirs) => {
+  const entries = path.join(dirs.toolCache, 'setup-llama-server', 'models', 'entries')
+  return existsSync(entries) ? readdirSync(entries) : []
+}
+const warnings = (run: MainRun) => [...run.stdout.matchAll(/^::warning::(.*)$/gm)].map((w) => w[1] as string)
+
+describe('hf: models in the Hugging Face cache', () => {
+  it('are downloaded into it in its layout, stored once, and used in place by the next job', async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    const first = await fetchModel(dirs, { model: m.ref })
+    expect(first.errors).toEqual([])
+    expect(first.outputs['model-cache-hit']).toBe('false')
+    const root = hubCache(dirs)
+    expect(first.outputs['model-path']).toBe(snapshotOf(root, m))
+    // As the documentation lays it out: a relative link to the blob named by its sha256, the commit in refs/main
+    // (one line, no newline, as huggingface_hub writes it), the lock file in .locks/.
+    expect(readlinkSync(snapshotOf(root, m))).toBe(`../../blobs/${m.hex}`)
+    expect(readFileSync(blobOf(root, m)).equals(m.body)).toBe(true)
+    expect(readFileSync(path.join(repoDir(root, m), 'refs', 'main'), 'utf8')).toBe(m.commit)
+    expect(existsSync(path.join(root, '.locks', `models--${m.owner}--${m.repo}`, `${m.hex}.lock`))).toBe(true)
+    // Nothing else in blobs/ (no temporary file left), and no second copy in cache-dir.
+    expect(readdirSync(path.join(repoDir(root, m), 'blobs'))).toEqual([m.hex])
+    expect(storeEntries(dirs)).toEqual([])
+
+    const second = await fetchModel(dirs, { model: m.ref })
+    expect(second.errors).toEqual([])
+    expect(second.outputs['model-cache-hit']).toBe('true')
+    expect(second.outputs['model-path']).toBe(snapshotOf(root, m))
+    expect(blobGets(m)).toHaveLength(1)
+  })
+
+  it('HF_HUB_CACHE says where; LLAMA_CACHE comes first, and the other cache is still searched', async () => {
+    const dirs = newJobDirs()
+    const hubDir = path.join(dirs.root, 'hub-cache')
+    const llamaDir = path.join(dirs.root, 'llama-cache')
+    const a = newModelRepo()
+    const inHub = await fetchModel(dirs, { model: a.ref }, { HF_HUB_CACHE: hubDir })
+    expect(inHub.outputs['model-path']).toBe(snapshotOf(hubDir, a))
+    // With LLAMA_CACHE, a model in huggingface_hub's cache is used where it is; a new one goes to llama.cpp's.
+    const found = await fetchModel(dirs, { model: a.ref }, { HF_HUB_CACHE: hubDir, LLAMA_CACHE: llamaDir })
+    expect(found.outputs).toMatchObject({ 'model-path': snapshotOf(hubDir, a), 'model-cache-hit': 'true' })
+    const b = newModelRepo()
+    const fresh = await fetchModel(dirs, { model: b.ref }, { HF_HUB_CACHE: hubDir, LLAMA_CACHE: llamaDir })
+    expect(fresh.outputs['model-path']).toBe(snapshotOf(llamaDir, b))
+    expect(existsSync(path.join(dirs.root, 'hf-home'))).toBe(false)
+  })
+
+  it('hf-cache: false keeps them in cache-dir; a model there is later hard-linked into the cache, not fetched again', async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    const stored = await fetchModel(dirs, { model: m.ref, 'hf-cache': 'false' })
+    expect(stored.outputs['model-path']?.startsWith(dirs.toolCache)).toBe(true)
+    expect(existsSync(hubCache(dirs))).toBe(false)
+    const linked = await fetchModel(dirs, { model: m.ref })
+    expect(linked.errors).toEqual([])
+    expect(linked.outputs).toMatchObject({ 'model-path': snapshotOf(hubCache(dirs), m), 'model-cache-hit': 'true' })
+    expect(linked.stdout).toContain('hard-linked into the Hugging Face cache, not downloaded')
+    // One file on disk under two names.
+    expect(statSync(blobOf(hubCache(dirs), m)).ino).toBe(statSync(stored.outputs['model-path'] as string).ino)
+    expect(blobGets(m)).toHaveLength(1)
+  })
+})
+
+describe('a model already in the cache, whoever put it there', () => {
+  it('laid out by hand as documented: used in place with no download, online and offline (refs/ resolve main)', async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    layByHand(hubCache(dirs), m)
+    const online = await fetchModel(dirs, { model: m.ref })
+    expect(online.errors).toEqual([])
+    expect(online.outputs).toMatchObject({ 'model-path': snapshotOf(hubCache(dirs), m), 'model-cache-hit': 'true', 'model-digest': m.digest })
+    expect(blobGets(m)).toEqual([])
+    // A fresh runner state (no catalog of this action) with the Hub out of reach: refs/main names the commit.
+    const offlineDirs = newJobDirs()
+    layByHand(hubCache(offlineDirs), m)
+    const offline = await fetchModel(offlineDirs, { model: m.ref }, { HF_HUB_OFFLINE: '1' })
+    expect(offline.errors).toEqual([])
+    expect(offline.outputs).toMatchObject({ 'model-id': `hf:${m.id}@${m.commit}/${m.file}`, 'model-cache-hit': 'true', 'model-digest': m.digest })
+    expect(offline.stdout).toMatch(/::notice::HF_HUB_OFFLINE is set: used hf:.* from the Hugging Face cache at /)
+    const unreachable = await fetchModel(offlineDirs, { model: `hf:${m.id}@${m.commit}/${m.file}`, 'hf-endpoint': 'http://127.0.0.1:9' })
+    expect(unreachable.errors).toEqual([])
+    expect(unreachable.stdout).toMatch(/::notice::http:\/\/127\.0\.0\.1:9 cannot be reached .*: used hf:/)
+  })
+
+  it('another revision of the same file: the blob is linked under the new commit, not downloaded', async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    const older = { ...m, commit: 'a'.repeat(40) }
+    layByHand(hubCache(dirs), older)
+    const run = await fetchModel(dirs, { model: m.ref })
+    expect(run.outputs).toMatchObject({ 'model-path': snapshotOf(hubCache(dirs), m), 'model-cache-hit': 'true' })
+    expect(readlinkSync(snapshotOf(hubCache(dirs), m))).toBe(`../../blobs/${m.hex}`)
+    expect(readFileSync(path.join(repoDir(hubCache(dirs), m), 'refs', 'main'), 'utf8')).toBe(m.commit)
+    expect(blobGets(m)).toEqual([])
+  })
+
+  it('a broken snapshot link is repaired by the download; offline, the step says the model is not there', async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    layByHand(hubCache(dirs), m)
+    rmSync(blobOf(hubCache(dirs), m))
+    const offline = await fetchModel(dirs, { model: m.ref }, { HF_HUB_OFFLINE: '1' })
+    expect(offline.errors[0]).toMatch(/^HF_HUB_OFFLINE is set, and hf:.* is not in the Hugging Face cache at .*, nor in the cache at /)
+    const online = await fetchModel(dirs, { model: m.ref })
+    expect(online.errors).toEqual([])
+    expect(online.outputs['model-cache-hit']).toBe('false')
+    expect(readlinkSync(snapshotOf(hubCache(dirs), m))).toBe(`../../blobs/${m.hex}`)
+    expect(readFileSync(snapshotOf(hubCache(dirs), m)).equals(m.body)).toBe(true)
+  })
+
+  it('a blob whose bytes do not match its name is caught on first use, and replaced with a warning', async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    layByHand(hubCache(dirs), m, ggufWithPayload(m.body.length - 100))
+    const offline = await fetchModel(dirs, { model: m.ref }, { HF_HUB_OFFLINE: '1' })
+    expect(offline.exitCode).toBe(1)
+    expect(warnings(offline)[0]).toMatch(new RegExp(`^${snapshotOf(hubCache(dirs), m)} in the Hugging Face cache has sha256:[0-9a-f]{64}, not the ${m.digest} it must have; it is not used$`))
+    const online = await fetchModel(dirs, { model: m.ref })
+    expect(online.errors).toEqual([])
+    expect(warnings(online)).toEqual([
+      expect.stringMatching(/ in the Hugging Face cache has sha256:[0-9a-f]{64}, not the sha256:.* it must have; it is not used\. The action downloads the model again and replaces that file$/),
+      `Replaced ${blobOf(hubCache(dirs), m)} in the Hugging Face cache, whose bytes did not match its name, with a verified download`,
+    ])
+    expect(readFileSync(blobOf(hubCache(dirs), m)).equals(m.body)).toBe(true)
+  })
+
+  it('verify: full catches a blob changed in place after it was verified; quick trusts its size, inode and mtime', async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    expect((await fetchModel(dirs, { model: m.ref })).errors).toEqual([])
+    const blob = blobOf(hubCache(dirs), m)
+    // A whole-second mtime survives utimes exactly (a fractional one may not); a full verify records it.
+    utimesSync(blob, 1_700_000_000, 1_700_000_000)
+    expect((await fetchModel(dirs, { model: m.ref, verify: 'full' })).outputs['model-cache-hit']).toBe('true')
+    const { ino } = statSync(blob)
+    const flipped = Buffer.from(m.body)
+    flipped[flipped.length - 1] = (flipped[flipped.length - 1] as number) ^ 0xff
+    writeFileSync(blob, flipped)
+    utimesSync(blob, 1_700_000_000, 1_700_000_000)
+    expect(statSync(blob).ino).toBe(ino)
+    const quick = await fetchModel(dirs, { model: m.ref })
+    expect(quick.outputs['model-cache-hit']).toBe('true')
+    const full = await fetchModel(dirs, { model: m.ref, verify: 'full' })
+    expect(full.errors).toEqual([])
+    expect(full.outputs['model-cache-hit']).toBe('false')
+    expect(warnings(full)[0]).toMatch(/not the sha256:.* it must have; it is not used\. The action downloads the model again and replaces that file$/)
+    expect(readFileSync(blob).equals(m.body)).toBe(true)
+  })
+})
+
+describe('hostile caches', () => {
+  it('a snapshot that links outside the cache is not followed: the action links its own, and the file there is untouched', async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    const outside = path.join(dirs.root, 'outside.gguf')
+    // Even with the right bytes: whatever is outside the cache can change under it.
+    writeFileSync(outside, m.body)
+    layByHand(hubCache(dirs), m)
+    rmSync(snapshotOf(hubCache(dirs), m))
+    symlinkSync(outside, snapshotOf(hubCache(dirs), m))
+    const offline = await fetchModel(dirs, { model: m.ref }, { HF_HUB_OFFLINE: '1' })
+    expect(offline.exitCode).toBe(1)
+    const online = await fetchModel(dirs, { model: m.ref })
+    expect(online.errors).toEqual([])
+    expect(warnings(online)[0]).toBe(`${snapshotOf(hubCache(dirs), m)} in the Hugging Face cache is not used: it links to ${outside}, outside ${path.join(repoDir(hubCache(dirs), m), 'blobs')}. The action puts a link of its own in its place`)
+    // The blob was there and right: linked, not downloaded.
+    expect(blobGets(m)).toEqual([])
+    expect(readlinkSync(snapshotOf(hubCache(dirs), m))).toBe(`../../blobs/${m.hex}`)
+    expect(readFileSync(outside).equals(m.body)).toBe(true)
+  })
+
+  it('a blob that is itself a link is not used; a blobs/ that is a link is never written through: cache-dir takes the model', async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    const victim = path.join(dirs.root, 'victim')
+    mkdirSync(victim)
+    writeFileSync(path.join(victim, 'notes.txt'), 'precious\n')
+    mkdirSync(path.join(repoDir(hubCache(dirs), m)), { recursive: true })
+    symlinkSync(victim, path.join(repoDir(hubCache(dirs), m), 'blobs'))
+    const run = await fetchModel(dirs, { model: m.ref })
+    expect(run.errors).toEqual([])
+    expect(warnings(run)).toEqual([expect.stringMatching(/^The Hugging Face cache at .* cannot be used \(.*blobs is a symbolic link; .*\); hf:.* is kept in cache-dir instead$/)])
+    expect(run.outputs['model-path']?.startsWith(dirs.toolCache)).toBe(true)
+    expect(readdirSync(victim)).toEqual(['notes.txt'])
+
+    const n = newModelRepo()
+    layByHand(hubCache(dirs), n)
+    const blob = blobOf(hubCache(dirs), n)
+    rmSync(blob)
+    writeFileSync(path.join(victim, 'right-bytes'), n.body)
+    symlinkSync(path.join(victim, 'right-bytes'), blob)
+    const offline = await fetchModel(dirs, { model: n.ref }, { HF_HUB_OFFLINE: '1' })
+    expect(offline.exitCode).toBe(1)
+    expect(lstatSync(blob).isSymbolicLink()).toBe(true)
+  })
+})
+
+describe('the token and the lock, as huggingface_hub keeps them', () => {
+  it('the token comes from HF_HOME/token, else HF_TOKEN_PATH, and is masked', async () => {
+    const m = newModelRepo()
+    hub().repos.get(m.id)!.private = true
+    hub().tokens.add('hf_from_token_file').add('hf_from_token_path')
+    const dirs = newJobDirs()
+    mkdirSync(path.join(dirs.root, 'hf-home'), { recursive: true })
+    writeFileSync(path.join(dirs.root, 'hf-home', 'token'), 'hf_from_token_file\n')
+    const run = await fetchModel(dirs, { model: m.ref })
+    expect(run.errors).toEqual([])
+    expect(run.stdout.split('\n')[0]).toBe('::add-mask::hf_from_token_file')
+    expect(hub().requests.some((r) => r.host === 'hub' && r.authorization === 'Bearer hf_from_token_file')).toBe(true)
+    // To the endpoint only, never to the host its redirect leads to.
+    expect(blobGets(m).length).toBeGreaterThan(0)
+    expect(blobGets(m).every((r) => r.authorization === undefined)).toBe(true)
+    const other = path.join(dirs.root, 'elsewhere-token')
+    writeFileSync(other, 'hf_from_token_path')
+    const viaPath = await fetchModel(newJobDirs(), { model: m.ref }, { HF_TOKEN_PATH: other })
+    expect(viaPath.errors).toEqual([])
+    expect(viaPath.stdout.split('\n')[0]).toBe('::add-mask::hf_from_token_path')
+  })
+
+  it("waits while another process holds the cache's lock for the blob (huggingface_hub's flock), then goes on", async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    const locks = path.join(hubCache(dirs), '.locks', `models--${m.owner}--${m.repo}`)
+    mkdirSync(locks, { recursive: true })
+    const lockFile = path.join(locks, `${m.hex}.lock`)
+    // Another tool holding the lock for a while, through flock(2) as Python's filelock takes it.
+    const holder = spawn('flock', ['--exclusive', lockFile, 'sleep', '2'], { stdio: 'ignore' })
+    await new Promise((r) => setTimeout(r, 300))
+    const run = await fetchModel(dirs, { model: m.ref })
+    holder.kill()
+    expect(run.errors).toEqual([])
+    expect(run.stdout).toContain(`Waiting for hf:${m.id}@${m.commit}/${m.file}: another process (huggingface_hub, llama.cpp or another job) holds ${lockFile}`)
+    expect(run.stdout).toMatch(/Got the Hugging Face cache's lock for .* after \d+\.\d s/)
+  })
+
+  it('a job killed mid-download leaves a temporary file of its own, which the next download removes; nothing else goes', async () => {
+    const m = newModelRepo(2 * 2 ** 20)
+    hub().blobFaults.push({ kind: 'slow', bytesPerSecond: 512 * 1024 })
+    const dirs = newJobDirs()
+    const blobs = path.join(repoDir(hubCache(dirs), m), 'blobs')
+    // Another tool's download in progress, by huggingface_hub's name for it: not the action's to remove.
+    mkdirSync(blobs, { recursive: true })
+    writeFileSync(path.join(blobs, `${'c'.repeat(64)}.incomplete`), 'partial')
+    const killed = await runMain({
+      dirs,
+      inputs: { model: m.ref, 'hf-endpoint': hub().endpoint, 'llama-server-path': fakeServer, start: 'false' },
+      cancel: { when: /tiny-Q8_0\.gguf: .* \(\d+%\)/, signal: 'SIGKILL' },
+    })
+    expect(killed.signal).toBe('SIGKILL')
+    expect(readdirSync(blobs).sort()).toEqual([expect.stringMatching(new RegExp(`^${m.hex}\\.\\w+-\\d+-[0-9a-f]{8}\\.incomplete$`)), `${'c'.repeat(64)}.incomplete`].sort())
+    expect(existsSync(snapshotOf(hubCache(dirs), m))).toBe(false)
+    const next = await fetchModel(dirs, { model: m.ref })
+    expect(next.errors).toEqual([])
+    expect(readdirSync(blobs).sort()).toEqual([m.hex, `${'c'.repeat(64)}.incomplete`].sort())
+  })
+
+  it('two jobs fetching one model into one cache at once download it once', async () => {
+    const m = newModelRepo(2 * 2 ** 20)
+    hub().blobFaults.push({ kind: 'slow', bytesPerSecond: 4 * 2 ** 20 })
+    const shared = { HF_HOME: path.join(newJobDirs().root, 'shared-hf-home') }
+    const [a, b] = await Promise.all([fetchModel(newJobDirs(), { model: m.ref }, shared), fetchModel(newJobDirs(), { model: m.ref }, shared)])
+    expect([a.errors, b.errors]).toEqual([[], []])
+    expect(a.outputs['model-path']).toBe(b.outputs['model-path'])
+    expect(blobGets(m)).toHaveLength(1)
+    expect([a.outputs['model-cache-hit'], b.outputs['model-cache-hit']].sort()).toEqual(['false', 'true'])
+  })
+})
