@@ -50,6 +50,8 @@ async function provision(dirs: JobDirs, cacheDir: string, extra: Record<string, 
       'remote-cache': 'none',
       start: 'false',
       'cache-dir': cacheDir,
+      // The model store's catalog is what these tests damage: hf: models go there, not to the Hugging Face cache.
+      'hf-cache': 'false',
       ...extra,
     },
   })
