@@ -145,6 +145,17 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 1_000, maxDelayMs: 60_000 }
 export const MAX_RATE_LIMIT_WAIT_MS = 5 * 60_000
 
+/**
+ * How long to wait before attempt `attempt + 1`. A rate limit's wait is the server's to name (its bound is checked
+ * before); other waits grow, up to a cap. Neither is shorter than the growing backoff: a Retry-After of 0 (or a date
+ * in the past) from a struggling server must not turn every connection's retries into one burst. Pure.
+ */
+export function retryDelayMs(error: RetryableError, attempt: number, policy: RetryPolicy): number {
+  const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1))
+  if (error instanceof RateLimitedError && error.retryAfterMs !== undefined) return Math.max(error.retryAfterMs, backoff)
+  return Math.min(policy.maxDelayMs, Math.max(error.retryAfterMs ?? 0, backoff))
+}
+
 /** Thrown when every attempt failed: how many were made, and the last reason (its `cause`). */
 export class RetriesExhaustedError extends Error {
   override name = 'RetriesExhaustedError'
@@ -189,9 +200,7 @@ export async function withRetries<T>(
         const got = progress ? `; it got as far as ${progress()}` : ''
         throw new RetriesExhaustedError(`${what} failed after ${tries} ${tries === 1 ? 'try' : 'tries'} (${attempt} in a row without progress)${got}: ${error.message}`, { cause: error })
       }
-      // A rate limit's wait is the server's to name; other waits grow, up to a cap.
-      const told = error instanceof RateLimitedError ? error.retryAfterMs : undefined
-      const delay = told ?? Math.min(policy.maxDelayMs, error.retryAfterMs ?? policy.baseDelayMs * 2 ** (attempt - 1))
+      const delay = retryDelayMs(error, attempt, policy)
       core.info(`${oneLine(what)}: ${oneLine(error.message)}; retrying in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${policy.attempts})`)
       await sleep(delay, undefined, { signal })
     }

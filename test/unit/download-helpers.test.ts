@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { splitPartNames } from '../../src/model/fetch.js'
 import { progressLine } from '../../src/model/progress.js'
 import { formatBytes, formatDuration } from '../../src/util/format.js'
-import { redactUrl, retryAfterMs } from '../../src/http/request.js'
+import { RateLimitedError, redactUrl, retryAfterMs, retryDelayMs, RetryableError } from '../../src/http/request.js'
+import type { RateLimit } from '../../src/http/rate-limit.js'
 
 describe('progressLine', () => {
   it('gives bytes, percent, rate and ETA', () => {
@@ -43,5 +44,24 @@ describe('redactUrl', () => {
 describe('splitPartNames', () => {
   it('names every part from the first', () => {
     expect(splitPartNames('m-Q4-00001-of-00003.gguf', 3)).toEqual(['m-Q4-00001-of-00003.gguf', 'm-Q4-00002-of-00003.gguf', 'm-Q4-00003-of-00003.gguf'])
+  })
+})
+
+describe('retryDelayMs', () => {
+  const policy = { attempts: 6, baseDelayMs: 1_000, maxDelayMs: 60_000 }
+  const limited = (waitMs: number | undefined) => new RateLimitedError('HTTP 429', { waitMs } as RateLimit)
+
+  it('grows the backoff, up to its cap, when the server names no wait', () => {
+    expect([1, 2, 3, 7, 12].map((n) => retryDelayMs(new RetryableError('HTTP 503'), n, policy))).toEqual([1_000, 2_000, 4_000, 60_000, 60_000])
+  })
+
+  it('waits as long as a 429 says, even past the cap (its bound is checked before)', () => {
+    expect(retryDelayMs(limited(120_000), 1, policy)).toBe(120_000)
+  })
+
+  it('never less than the backoff: Retry-After 0 or a past date is no reason to retry at once', () => {
+    expect(retryDelayMs(limited(0), 3, policy)).toBe(4_000)
+    expect(retryDelayMs(new RetryableError('HTTP 503', 0), 2, policy)).toBe(2_000)
+    expect(retryDelayMs(new RetryableError('HTTP 503', 30_000), 1, policy)).toBe(30_000)
   })
 })
