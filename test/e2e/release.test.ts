@@ -11,7 +11,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fakeEngineRepo, GIT_ENV } from '../support/engine-fixture.js'
 import { writeHeaderOnlyModel } from '../support/gguf-writer.js'
-import { GithubServer, type FakeAsset } from '../support/github-server.js'
+import { GithubServer, type DownloadFault, type FakeAsset } from '../support/github-server.js'
 import { handoffSchemaErrors } from '../support/handoff-schema.js'
 import { assetArch, buildReleaseShapedFakeEngine, cpuAssetName, packLikeLlamaCpp, sha256Hex } from '../support/release-archive.js'
 import { newJobDirs, runMain, runPost, type JobDirs, type MainRun } from '../support/runner.js'
@@ -196,6 +196,42 @@ describe('an engine from a release archive', () => {
     expect(release.exitCode).toBe(1)
     expect(release.errors[0]).toContain(`release ${TAG} has no ${cpuAssetName(TAG)} (it has llama-${TAG}-bin-macos-arm64.tar.gz, `)
     expect(release.errors[0]).toContain(`llama-${TAG}-bin-ubuntu-vulkan-${assetArch()}.tar.gz`)
+  })
+
+  it('a download the host refuses (HTTP 4xx, a redirect to another scheme, a long rate limit): auto builds with a warning; release fails', async () => {
+    const repo = publish('refused-download', [{ tag: TAG, assets: [{ name: cpuAssetName(TAG), body: archive }] }])
+    const faults: [DownloadFault, string][] = [
+      [{ kind: 'status', status: 403 }, 'HTTP 403 from '],
+      [{ kind: 'redirect', location: 'file:///etc/passwd' }, 'redirected to a file: URL; only http(s) redirects are followed'],
+      [{ kind: 'status', status: 429, headers: { 'retry-after': '3600' } }, 'longer than the 300 s the action waits'],
+    ]
+    for (const [fault, why] of faults) {
+      gh.downloadFaults.push(fault)
+      const dirs = jobDirs()
+      const auto = await provision(dirs, repo.url)
+      expect(auto.errors).toEqual([])
+      expect(built(auto)).toBe(true)
+      const warning = auto.stdout.split('\n').find((l) => l.startsWith('::warning::No llama.cpp release archive is used:'))
+      expect(warning).toContain(`the download of the release archive ${cpuAssetName(TAG)} failed (`)
+      expect(warning).toContain(why)
+      expect(warning).toContain("; set 'engine-source: build' to build without trying it. Building from source instead.")
+      expect(entries(dirs)).toEqual([expect.stringMatching(/^llama-server-cpu-/)])
+      expect(readdirSync(path.join(enginesDir(dirs), 'tmp'))).toEqual([])
+    }
+    gh.downloadFaults.push({ kind: 'status', status: 404 })
+    const release = await provision(jobDirs(), repo.url, { 'engine-source': 'release' })
+    expect(release.exitCode).toBe(1)
+    expect(release.errors[0]).toMatch(/^'engine-source' is release, but the download of the release archive \S+ failed \(HTTP 404 from .*\); set 'engine-source: build' to build without trying it$/)
+  })
+
+  it("names from GitHub's API reach the log on one line: an asset named to start a workflow command starts none", async () => {
+    const evil = `${cpuAssetName(TAG)}\n::error::pwned by an asset name`
+    const repo = publish('evil-names', [{ tag: TAG, assets: [{ name: evil, body: archive }] }])
+    const run = await provision(jobDirs(), repo.url)
+    expect(run.errors).toEqual([])
+    expect(built(run)).toBe(true)
+    expect(run.stdout).toContain(`release ${TAG} has no ${cpuAssetName(TAG)} (it has ${cpuAssetName(TAG)} ::error::pwned by an asset name)`)
+    expect(run.stdout.split('\n').filter((line) => line.startsWith('::error::'))).toEqual([])
   })
 
   it('a spent API rate limit: waited for when it resets soon; else auto builds and release fails, with a notice', async () => {

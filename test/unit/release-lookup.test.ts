@@ -95,6 +95,8 @@ describe('tagsPointingAt', () => {
       `${other}\trefs/tags/annotated-elsewhere^{}`,
     ].join('\n')
     expect(tagsPointingAt(output, commit)).toEqual(['b7000', 'b6999', 'b700', 'v0.5.0'])
+    // A name git would refuse is no tag to ask for, nor to show.
+    expect(tagsPointingAt(`${commit}\trefs/tags/b1\r::error::x\n${commit}\trefs/tags/a b\n${commit}\trefs/tags/b2`, commit)).toEqual(['b2'])
     expect(tagsPointingAt(output, 'f'.repeat(40))).toEqual([])
   })
 })

@@ -7,6 +7,7 @@
 // Each is `tar -czf … --transform "s,^\.,llama-<tag>," -C build/bin .`: one folder holding llama-server and the
 // shared libraries (with their symbolic links) it loads from beside itself (RPATH $ORIGIN). Pure.
 import { z } from 'zod'
+import { oneLine } from '../../util/redact.js'
 import type { BuiltBackend } from '../backend.js'
 
 export interface ReleaseAsset {
@@ -51,7 +52,8 @@ const ARCH: Record<string, string> = { x64: 'x64', arm64: 'arm64' }
 /** The asset for the runner, or why none fits (with what the release has, so the user can see). */
 export function chooseAsset(assets: ReleaseAsset[], tag: string, runner: Runner): { asset: ReleaseAsset } | { problem: string } {
   const arch = ARCH[runner.arch]
-  const has = assets.length ? assets.map((a) => a.name).join(', ') : 'no assets'
+  // The names come from the API: shown on one line each, so that none can start a workflow command in the log.
+  const has = assets.length ? assets.map((a) => oneLine(a.name)).join(', ') : 'no assets'
   const none = (why: string) => ({ problem: `release ${tag} has ${why} (it has ${has})` })
   if (!arch) return none(`no archive for ${runner.arch}`)
   const byName = (name: string) => assets.find((a) => a.name === name)

@@ -11,8 +11,9 @@ import path from 'node:path'
 import { Input } from '../../constants.js'
 import { EngineError, errorMessage } from '../../errors.js'
 import type { GpuInfo } from '../../gpu/nvidia-smi.js'
-import { RetriesExhaustedError } from '../../http/request.js'
+import { RateLimitError, RequestError, RetriesExhaustedError } from '../../http/request.js'
 import { formatBytes } from '../../util/format.js'
+import { oneLine } from '../../util/redact.js'
 import { chooseBackend, type BuiltBackend } from '../backend.js'
 import { normalizeRepo, type EngineInputs } from '../plan.js'
 import type { ProvisionedEngine } from '../provisioned.js'
@@ -21,7 +22,7 @@ import { describeFiles, type EngineManifest, EngineStore, type StoredEngine } fr
 import { probeToolchain } from '../toolchain.js'
 import { apiGet, apiList, GitHubRateLimitError, ReleaseApiError, waitingForRateLimit } from './api.js'
 import { chooseAsset, parseAssets, ReleaseSchema, rocmMajorMinor, type ReleaseAsset } from './asset.js'
-import { downloadAsset } from './download.js'
+import { downloadAsset, ReleaseDownloadError } from './download.js'
 import { releaseHost, type ReleaseHost } from './github.js'
 import { releaseKey, sameRelease, type ReleaseMaterial } from './material.js'
 import { tagsAt } from './tags.js'
@@ -47,7 +48,8 @@ export async function provisionFromRelease(inputs: EngineInputs, gpus: Promise<G
     if (!why) throw error
     if (inputs.engineSource === 'release') throw new EngineError(`'${Input.EngineSource}' is release, but ${why.message}`)
     const say = why.level === 'warning' ? core.warning : why.level === 'notice' ? core.notice : core.info
-    say(`No llama.cpp release archive is used: ${why.message}. Building from source instead.`)
+    // core.info writes the text as it is: a name from the API must not end the line and start a workflow command.
+    say(`No llama.cpp release archive is used: ${oneLine(why.message)}. Building from source instead.`)
     return undefined
   }
 }
@@ -58,7 +60,8 @@ function noReleaseReason(error: unknown): NoReleaseError | undefined {
     const when = new Date(error.resetAt).toISOString()
     return new NoReleaseError(`${error.message} until ${when}; set '${Input.GithubToken}' (its default, the job's token, raises the limit)`, 'notice')
   }
-  if (error instanceof ReleaseApiError || error instanceof RetriesExhaustedError) {
+  if (error instanceof ReleaseDownloadError) return new NoReleaseError(`${error.message}; set '${Input.EngineSource}: build' to build without trying it`, 'warning')
+  if (error instanceof ReleaseApiError || error instanceof RetriesExhaustedError || error instanceof RequestError || error instanceof RateLimitError) {
     return new NoReleaseError(`GitHub could not be asked for the release (${errorMessage(error)})`, 'warning')
   }
   return undefined
