@@ -224,6 +224,17 @@ describe('an engine from a release archive', () => {
     expect(release.errors[0]).toMatch(/^'engine-source' is release, but the download of the release archive \S+ failed \(HTTP 404 from .*\); set 'engine-source: build' to build without trying it$/)
   })
 
+  it('a commit that many tags point at: the releases of five are asked for, build tags first', async () => {
+    const tags = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7']
+    const repo = publish('many-tags', tags.map((tag) => ({ tag, assets: otherAssets(tag) })))
+    const run = await provision(jobDirs(), repo.url)
+    expect(run.errors).toEqual([])
+    expect(built(run)).toBe(true)
+    const asked = gh.apiRequests().filter((r) => r.path.startsWith('/repos/many-tags/llama.cpp/releases/tags/')).map((r) => r.path.split('/').pop())
+    expect(asked).toEqual(['b7', 'b6', 'b5', 'b4', 'b3'])
+    expect(run.stdout).toContain('; 3 more tags point at it, which were not asked (at most 5 are). Building from source instead.')
+  })
+
   it("names from GitHub's API reach the log on one line: an asset named to start a workflow command starts none", async () => {
     const evil = `${cpuAssetName(TAG)}\n::error::pwned by an asset name`
     const repo = publish('evil-names', [{ tag: TAG, assets: [{ name: evil, body: archive }] }])

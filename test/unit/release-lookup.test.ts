@@ -1,7 +1,10 @@
 // The pure parts of finding a llama.cpp release archive: where to ask, which tags point at the commit, which asset
-// fits the runner (names as llama.cpp's release workflow gives them), pages and rate limits in GitHub's answers.
+// fits the runner (names as llama.cpp's release workflow gives them), pages and rate limits in GitHub's answers; and
+// the bound on a paged list, against a real local HTTP server.
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { nextLink, rateLimitReset } from '../../src/engine/release/api.js'
+import { apiList, nextLink, rateLimitReset } from '../../src/engine/release/api.js'
 import { chooseAsset, parseAssets, rocmMajorMinor, type ReleaseAsset } from '../../src/engine/release/asset.js'
 import { releaseHost, repoOnHost } from '../../src/engine/release/github.js'
 import { releaseKey, sameRelease } from '../../src/engine/release/material.js'
@@ -149,6 +152,27 @@ describe("GitHub's answers", () => {
     expect(rateLimitReset(headers({ 'retry-after': '30' }), 403, now)).toBe(now + 30_000)
     expect(rateLimitReset(headers({ 'x-ratelimit-remaining': '12' }), 403, now)).toBeUndefined()
     expect(rateLimitReset(headers({ 'x-ratelimit-remaining': '0' }), 404, now)).toBeUndefined()
+  })
+})
+
+describe('apiList against a local HTTP server', () => {
+  it('follows pages, and refuses a list whose pages together hold more JSON than allowed', async () => {
+    // Every page is 1 KB and names the next: a server that pages without end.
+    const server = http.createServer((req, res) => {
+      const page = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('page') ?? 1)
+      const body = JSON.stringify([{ name: `a${page}`, pad: 'x'.repeat(1000) }])
+      res.writeHead(200, { 'content-type': 'application/json', link: `<http://127.0.0.1:${(server.address() as AddressInfo).port}/list?page=${page + 1}>; rel="next"` })
+      res.end(body)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      const host = { api, owner: 'o', repo: 'r', credential: undefined }
+      await expect(apiList(host, `${api}/list?page=1`, 5_000, 5_000)).rejects.toThrow(`${api}/list?… answered more than 5000 bytes of JSON across its pages`)
+      await expect(apiList(host, `${api}/list?page=1`, 5_000)).rejects.toThrow(`${api}/list?… has more than 50 pages`)
+    } finally {
+      server.close()
+    }
   })
 })
 

@@ -114,12 +114,18 @@ async function fromRelease(inputs: EngineInputs, gpuQuery: Promise<GpuInfo[]>, r
   })
 }
 
+/** The most tags of one commit whose releases are asked for. */
+const MAX_TAGS = 5
+
 /** The first release among the tags at `commit` (build tags first) that has an archive for this runner. */
 async function findAsset(host: ReleaseHost, git: string, inputs: EngineInputs, commit: string, backend: BuiltBackend): Promise<{ tag: string; asset: ReleaseAsset }> {
-  const tags = await tagsAt(git, inputs.llamaCppRepo, commit)
-  if (!tags.length) throw new NoReleaseError(`no tag of ${host.owner}/${host.repo} points at commit ${commit}, so it has no release`)
+  const all = await tagsAt(git, inputs.llamaCppRepo, commit)
+  if (!all.length) throw new NoReleaseError(`no tag of ${host.owner}/${host.repo} points at commit ${commit}, so it has no release`)
   const repoApi = `${host.api}/repos/${encodeURIComponent(host.owner)}/${encodeURIComponent(host.repo)}`
   const runner = { arch: process.arch, backend, rocmVersion: backend === 'hip' ? await rocmVersion() : undefined }
+  // Each tag costs API requests: a commit that many tags point at (a hostile or odd repository) is not asked about
+  // all of them. Build tags come first, and llama.cpp gives a commit one.
+  const tags = all.slice(0, MAX_TAGS)
   const problems: string[] = []
   for (const tag of tags) {
     const answer = await apiGet(host, `${repoApi}/releases/tags/${encodeURIComponent(tag)}`, inputs.networkTimeoutMs)
@@ -134,6 +140,7 @@ async function findAsset(host: ReleaseHost, git: string, inputs: EngineInputs, c
     if ('asset' in choice) return { tag, asset: choice.asset }
     problems.push(choice.problem)
   }
+  if (all.length > tags.length) problems.push(`${all.length - tags.length} more tags point at it, which were not asked (at most ${MAX_TAGS} are)`)
   throw new NoReleaseError(`no release of commit ${commit} has an archive for this runner (Linux ${process.arch}, ${backend}): ${problems.join('; ')}`)
 }
 
