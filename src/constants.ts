@@ -59,6 +59,7 @@ export const Output = {
   EngineProvisioningMode: 'engine-provisioning-mode',
   EngineReleaseTag: 'engine-release-tag',
   EngineReleaseAsset: 'engine-release-asset',
+  EngineReleaseRuntimeAsset: 'engine-release-runtime-asset',
 } as const
 
 /** The llama.cpp release built when `llama-cpp-ref` is not given (the one node-llama-cpp 3.22.1 bundles). */

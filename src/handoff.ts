@@ -1,5 +1,5 @@
 // The handoff file: what the next steps need to use the server, in the shape of schema/handoff.schema.json.
-import type { ProvisionedEngine } from './engine/provisioned.js'
+import type { EngineRelease, ProvisionedEngine } from './engine/provisioned.js'
 import { bytesNeeded } from './gpu/estimate.js'
 import type { Placement } from './gpu/placement.js'
 import type { ProvisionedModel } from './model/provisioned.js'
@@ -13,8 +13,8 @@ export interface Handoff {
   engine_version: string
   engine_commit: string | null
   provisioning_mode: ProvisionedEngine['provisioningMode']
-  /** The llama.cpp release archive the engine came from; null unless provisioning_mode is release. */
-  engine_release: { tag: string; asset: string; digest: string; url: string } | null
+  /** The llama.cpp release archive the engine came from (and a CUDA archive's runtime); null unless provisioning_mode is release. */
+  engine_release: EngineRelease | null
   backend: ProvisionedEngine['backend']
   url: string
   openai_base_url: string

@@ -16,6 +16,7 @@ export function setProvisionOutputs(model: ProvisionedModel, engine: Provisioned
   core.setOutput(Output.EngineProvisioningMode, engine.provisioningMode)
   core.setOutput(Output.EngineReleaseTag, engine.release?.tag ?? '')
   core.setOutput(Output.EngineReleaseAsset, engine.release?.asset ?? '')
+  core.setOutput(Output.EngineReleaseRuntimeAsset, engine.release?.runtime?.asset ?? '')
 }
 
 /** Where OpenAI-compatible clients (the `openai` SDKs' base_url, LangChain, curl) send their requests. */

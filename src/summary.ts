@@ -29,7 +29,7 @@ export function summaryRows({ model, engine, server, placement, allocation, phas
     ['Engine', 'version', engine.version],
     ['Engine', 'commit', engine.commit ?? '(binary given)'],
     ['Engine', 'backend', engine.backend],
-    ['Engine', 'from', engine.release ? `release ${engine.release.tag}: ${engine.release.asset}` : engine.provisioningMode === 'binary' ? 'llama-server-path' : 'built from source'],
+    ['Engine', 'from', engine.release ? `release ${engine.release.tag}: ${[engine.release.asset, engine.release.runtime?.asset].filter(Boolean).join(' and ')}` : engine.provisioningMode === 'binary' ? 'llama-server-path' : 'built from source'],
     ['Engine', 'cache hit', String(engine.cacheHit)],
     ['Engine', 'cache key', engine.cacheKey ?? '(none)'],
   ]

@@ -19,4 +19,6 @@ export interface EngineRelease {
   /** `sha256:<hex>` of the archive. */
   digest: string
   url: string
+  /** The CUDA runtime archive extracted beside a CUDA archive's llama-server (`cudart-llama-…`); null otherwise. */
+  runtime: { asset: string; digest: string; url: string } | null
 }

@@ -61,12 +61,12 @@ export interface OutputOptions {
   fresh?: boolean
 }
 
-async function identity(file: string): Promise<string> {
+export async function identity(file: string): Promise<string> {
   const s = await fs.stat(file, { bigint: true }).catch(() => undefined)
   return s ? `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}` : 'missing'
 }
 
-async function bootId(): Promise<string> {
+export async function bootId(): Promise<string> {
   return (await fs.readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim()
 }
 

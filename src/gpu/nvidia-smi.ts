@@ -76,6 +76,52 @@ export async function queryNvidiaGpus(): Promise<GpuInfo[]> {
   return parseGpus((await nvidiaSmi(GPU_QUERY)) ?? '')
 }
 
+/** `CUDA Version: 12.8` in the header plain nvidia-smi prints: the newest CUDA the driver runs. */
+export function parseDriverCudaVersion(output: string): string | undefined {
+  return /CUDA Version:\s*(\d+\.\d+)/.exec(output)?.[1]
+}
+
+/**
+ * The oldest Linux driver of each CUDA release (NVIDIA's CUDA release notes, "CUDA Toolkit and Corresponding Driver
+ * Versions", GA releases), newest first: for a driver whose nvidia-smi prints no CUDA version. A driver newer than
+ * the table knows counts as the newest CUDA in it, which is safe: it runs that CUDA's programs too.
+ */
+const DRIVER_CUDA: [driver: string, cuda: string][] = [
+  ['580.65.06', '13.0'],
+  ['575.51.03', '12.9'],
+  ['570.26', '12.8'],
+  ['560.28.03', '12.6'],
+  ['555.42.02', '12.5'],
+  ['550.54.14', '12.4'],
+  ['545.23.06', '12.3'],
+  ['535.54.03', '12.2'],
+  ['530.30.02', '12.1'],
+  ['525.60.13', '12.0'],
+]
+
+/** `570.86.10` → `12.8`: the newest CUDA release whose oldest driver is not newer than `driver`. */
+export function cudaVersionOfDriver(driver: string): string | undefined {
+  if (!/^\d+(\.\d+)*$/.test(driver.trim())) return undefined
+  const parts = (v: string) => v.split('.').map(Number)
+  const atLeast = (a: number[], b: number[]) => {
+    for (let i = 0; i < Math.max(a.length, b.length); i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0)
+    return true
+  }
+  return DRIVER_CUDA.find(([min]) => atLeast(parts(driver.trim()), parts(min)))?.[1]
+}
+
+/**
+ * The newest CUDA version this host's driver runs: from the header of plain `nvidia-smi`, else from the driver
+ * version (`--query-gpu=driver_version`) through NVIDIA's table; undefined without a driver.
+ */
+export async function queryDriverCudaVersion(): Promise<string | undefined> {
+  const header = await nvidiaSmi([])
+  const version = header === undefined ? undefined : parseDriverCudaVersion(header)
+  if (version) return version
+  const driver = await nvidiaSmi(['--query-gpu=driver_version', '--format=csv,noheader'])
+  return cudaVersionOfDriver(driver?.split('\n')[0] ?? '')
+}
+
 /** The compute processes on the GPUs; undefined when nvidia-smi cannot tell. */
 export async function queryComputeApps(): Promise<ComputeApp[] | undefined> {
   const output = await nvidiaSmi(COMPUTE_APPS_QUERY)

@@ -3,14 +3,17 @@
 // once per machine, test/support/llama-release.ts), packed as that workflow packs it, and published on the GitHub
 // TEST DOUBLE (GitHub cannot be reached from here) as release b7000 of the commit that v0.5.0 (a release without
 // archives, and "latest") also names. The action finds it, checks it, extracts it, and the real llama-server serves
-// /completion from the engine store.
+// /completion from the engine store. The same build packed under llama.cpp's CUDA archive names (a TEST DOUBLE of a
+// CUDA release: no GPU or CUDA here) shows that a CUDA engine whose backend does not load is refused.
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { fakeGpuHost } from '../support/fake-nvidia-smi.js'
 import { GithubServer } from '../support/github-server.js'
 import { handoffSchemaErrors } from '../support/handoff-schema.js'
-import { llamaCppRelease, RELEASE_TAG, type LlamaCppRelease } from '../support/llama-release.js'
+import { buildLlamaCppRelease, llamaCppRelease, RELEASE_TAG, type LlamaCppRelease } from '../support/llama-release.js'
+import { packCudaLikeLlamaCpp } from '../support/release-archive.js'
 import { newJobDirs, processesWithTrackingId, runMain, runPost, type MainRun } from '../support/runner.js'
 import { tinyModelBytes } from '../support/tiny-model.js'
 
@@ -75,4 +78,31 @@ describe('real llama.cpp from a release archive', () => {
     await runPost(warm)
     expect(processesWithTrackingId(warm.trackingId)).toEqual([])
   }, 10 * 60_000)
+
+  it('the real CPU llama-server packed under the CUDA names lists no CUDA device: release with backend cuda fails; auto takes the CPU archive', async () => {
+    // packCudaLikeLlamaCpp adds a stand-in CUDA backend module and runtime: the real llama-server skips the module it
+    // cannot load (as it would a real one without its driver) and runs on the CPU, which only --list-devices shows.
+    const cuda = packCudaLikeLlamaCpp(buildLlamaCppRelease(), RELEASE_TAG, '12.8')
+    gh.addRepo('cuda-org', 'llama.cpp', release.repo)
+    gh.addRelease('cuda-org', 'llama.cpp', { tag: RELEASE_TAG, assets: [{ name: release.assetName, body: release.archive }, cuda.archive, cuda.runtime] })
+    const host = fakeGpuHost([{ index: 0, name: 'NVIDIA L4', totalMib: 23034, freeMib: 22000, computeCap: '8.9' }])
+    const job = newJobDirs()
+    writeFileSync(path.join(job.workspace, 'tiny.gguf'), await tinyModelBytes())
+    const provision = async (inputs: Record<string, string>) =>
+      await runMain({
+        dirs: job,
+        inputs: { model: 'tiny.gguf', 'llama-cpp-repo': gh.repoUrl('cuda-org', 'llama.cpp'), 'engine-source': 'release', 'remote-cache': 'none', start: 'false', ...inputs },
+        env: { ...gh.env(), ...host.env },
+        timeoutMs: 5 * 60_000,
+      })
+    const refused = await provision({ backend: 'cuda' })
+    expect(refused.exitCode).toBe(1)
+    expect(refused.errors[0]).toMatch(/^'engine-source' is release, but the llama-server of \S+-cuda-12\.8-\w+\.tar\.gz \(release b7000\) cannot use the cuda backend here: \S+ --list-devices names no CUDA device \(it lists none\)/)
+    expect(readdirSync(path.join(job.toolCache, 'setup-llama-server', 'engines', 'entries'))).toEqual([])
+
+    const cpu = await provision({ backend: 'auto' })
+    expect(cpu.errors).toEqual([])
+    expect(cpu.stdout).toMatch(/::notice::No llama\.cpp CUDA release archive is used: \S+ \(release b7000\) did not run on this machine before \(.*names no CUDA device.*\), so it is not downloaded again .*Backend: auto chose cpu: /)
+    expect(cpu.outputs).toMatchObject({ 'engine-provisioning-mode': 'release', 'engine-release-asset': release.assetName, 'engine-release-runtime-asset': '' })
+  }, 5 * 60_000)
 })

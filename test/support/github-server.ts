@@ -4,7 +4,8 @@
 //            (paged with Link headers, at most `pageSize` per page, which tests keep small so that llama.cpp's
 //            ~25 assets span pages), /attestations/{digest}; x-ratelimit-* headers; injected rate limits.
 //   server   (github.com) git over HTTP through git's own `git http-backend` (a real git server, for ls-remote and
-//            fetch), and /{owner}/{repo}/releases/download/{tag}/{name}, redirecting to the objects host as GitHub does.
+//            fetch), and /{owner}/{repo}/releases/download/{tag}/{name}, redirecting to the objects host as GitHub does
+//            (or answering an injected fault: an HTTP status, a redirect elsewhere).
 //   objects  (release-assets.githubusercontent.com) the archives' bytes.
 // Every request is recorded with its host, path and Authorization header.
 import { spawn } from 'node:child_process'
@@ -29,6 +30,9 @@ export interface FakeRelease {
 
 export type ApiFault = { kind: 'rate-limit'; status: 403 | 429; resetInSeconds: number }
 
+/** How the next download (github.com's /releases/download/…) is answered instead of the redirect to the bytes. */
+export type DownloadFault = { kind: 'status'; status: number; headers?: Record<string, string> } | { kind: 'redirect'; location: string }
+
 export interface GithubRequest {
   host: 'api' | 'server' | 'objects'
   method: string
@@ -46,6 +50,7 @@ interface Repo {
 export class GithubServer {
   readonly requests: GithubRequest[] = []
   readonly apiFaults: ApiFault[] = []
+  readonly downloadFaults: DownloadFault[] = []
   pageSize = 10
   private readonly repos = new Map<string, Repo>()
   private readonly objects = new Map<number, Buffer>()
@@ -210,6 +215,13 @@ export class GithubServer {
       const release = repo?.releases.find((r) => r.tag === decodeURIComponent(download[3] as string))
       const index = release?.assets.findIndex((a) => a.name === decodeURIComponent(download[4] as string)) ?? -1
       if (!release || index < 0) return this.json(res, 404, { message: 'Not Found' })
+      const fault = this.downloadFaults.shift()
+      if (fault?.kind === 'status') return this.json(res, fault.status, { message: `fault ${fault.status}` }, fault.headers)
+      if (fault?.kind === 'redirect') {
+        res.writeHead(302, { location: fault.location })
+        res.end()
+        return
+      }
       // GitHub answers with a short-lived signed URL on another host.
       res.writeHead(302, { location: `${this.origin('objects')}/${release.assetIds[index]}?sig=signed-for-a-minute` })
       res.end()

@@ -6,9 +6,10 @@
 // so one folder llama-<tag>/ holding llama-server, its versioned shared libraries and their symbolic links.
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import type { FakeAsset } from './github-server.js'
 import { ROOT } from './runner.js'
 
 /** CMake arguments of llama.cpp's Linux release builds that make the result relocatable with its libraries. */
@@ -47,4 +48,40 @@ export function buildReleaseShapedFakeEngine(): string {
 
 export function sha256Hex(body: Buffer): string {
   return createHash('sha256').update(body).digest('hex')
+}
+
+/** The names of the CUDA archive built with CUDA `version` and of its runtime archive, on this machine. */
+export function cudaAssetNames(tag: string, version: string): { archive: string; runtime: string } {
+  const archive = `llama-${tag}-bin-ubuntu-cuda-${version}-${assetArch()}.tar.gz`
+  return { archive, runtime: `cudart-${archive}` }
+}
+
+/**
+ * A CUDA release as llama.cpp's ubuntu-cuda job packs it: build/bin (a copy of `binDir` with a CUDA backend module,
+ * libggml-cuda.so, beside the server) packed like every llama archive, and its CUDA runtime packed into a folder of
+ * its own: `cp -L /usr/local/cuda/lib64/libcudart.so.<major> …` (and libcublas, libcublasLt), then
+ *   tar -czvf cudart-llama-<tag>-bin-ubuntu-cuda-<version>-<arch>.tar.gz \
+ *     --transform "s,^\.,cudart-llama-<tag>-bin-ubuntu-cuda-<version>-<arch>," -C ./cudart .
+ * TEST DOUBLE: there is no GPU or CUDA here. The module and the runtime libraries are stand-ins (text, not ELF);
+ * `binDir`'s llama-server decides what the archive does: the engine test double lists the nvidia-smi double's GPUs
+ * as CUDA devices when the module and a libcudart.so.* lie beside it, and the real CPU llama.cpp lists none (the
+ * real one skips a backend library it cannot load, as it would a CUDA backend without its driver). `runtimeFiles`
+ * replaces the runtime's libraries (a runtime archive without libcudart, say).
+ */
+export function packCudaLikeLlamaCpp(binDir: string, tag: string, version: string, runtimeFiles?: string[]): { archive: FakeAsset; runtime: FakeAsset } {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'sls-cuda-release-'))
+  const names = cudaAssetNames(tag, version)
+  const bin = path.join(work, 'bin')
+  cpSync(binDir, bin, { recursive: true, verbatimSymlinks: true })
+  writeFileSync(path.join(bin, 'libggml-cuda.so'), 'TEST DOUBLE of the CUDA backend module (no CUDA here)\n')
+  const archive = packLikeLlamaCpp(bin, tag, path.join(work, names.archive))
+  const cudart = path.join(work, 'cudart')
+  mkdirSync(cudart)
+  const major = version.split('.')[0] as string
+  for (const lib of runtimeFiles ?? [`libcudart.so.${major}`, `libcublas.so.${major}`, `libcublasLt.so.${major}`]) {
+    writeFileSync(path.join(cudart, lib), `TEST DOUBLE of ${lib} (no CUDA here)\n`)
+  }
+  const folder = names.runtime.replace(/\.tar\.gz$/, '')
+  execFileSync('tar', ['-czf', path.join(work, names.runtime), '--transform', `s,^\\.,${folder},`, '-C', cudart, '.'])
+  return { archive: { name: names.archive, body: archive }, runtime: { name: names.runtime, body: readFileSync(path.join(work, names.runtime)) } }
 }

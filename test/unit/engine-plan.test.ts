@@ -1,7 +1,7 @@
 // The engine's pure parts: what would be run and keyed for each backend. The GPU and CUDA facts below are what
 // nvidia-smi and nvcc would report (test doubles of their output: no GPU here).
 import { describe, expect, it } from 'vitest'
-import { chooseBackend } from '../../src/engine/backend.js'
+import { chooseBackend, chooseReleaseBackend } from '../../src/engine/backend.js'
 import { cudaArchitecturesOf } from '../../src/engine/gpu.js'
 import { parseGpus } from '../../src/gpu/nvidia-smi.js'
 import { cmakeBuildArgs, cmakeConfigureArgs, engineKey, normalizeCmakeArgs, normalizeRepo, type KeyMaterial } from '../../src/engine/plan.js'
@@ -37,6 +37,27 @@ describe('chooseBackend', () => {
     const chosen = chooseBackend(requested, [...g], nvcc)
     expect(chosen.backend).toBe(backend)
     expect(chosen.reason).toMatch(reason)
+  })
+})
+
+describe('chooseReleaseBackend', () => {
+  const gpus = parseGpus(NVIDIA_SMI_TWO_GPUS)
+  const nvcc = '/usr/local/cuda/bin/nvcc'
+  it.each([
+    // A GPU: the CUDA archive first, whether or not nvcc is there; where it cannot be used, a CUDA build (auto, nvcc) …
+    ['auto', gpus, nvcc, true, 'cuda', /^auto chose cuda: nvidia-smi lists 0: NVIDIA H100 80GB HBM3, 1: NVIDIA L4, and llama\.cpp's CUDA release archive needs only the driver; where none can be used, nvcc \(\/usr\/local\/cuda\/bin\/nvcc\) builds the engine$/, undefined],
+    // … else the CPU engine: without nvcc, or with engine-source release (which builds nothing).
+    ['auto', gpus, undefined, true, 'cuda', /needs only the driver$/, /^auto chose cpu: no nvcc was found/],
+    ['auto', gpus, nvcc, false, 'cuda', /needs only the driver$/, /^auto chose cpu: 'engine-source' is release, so no CUDA engine can be built$/],
+    ['auto', [], nvcc, true, 'cpu', /^auto chose cpu: nvidia-smi lists no NVIDIA GPU$/, undefined],
+    ['cuda', [], undefined, true, 'cuda', /^backend: cuda was asked for$/, undefined],
+    ['cpu', gpus, nvcc, true, 'cpu', /^backend: cpu was asked for$/, undefined],
+  ] as const)('%s with %# → %s', (requested, g, found, canBuild, backend, reason, otherwise) => {
+    const chosen = chooseReleaseBackend(requested, [...g], found, canBuild)
+    expect(chosen.backend).toBe(backend)
+    expect(chosen.reason).toMatch(reason)
+    if (otherwise) expect(chosen.otherwise).toMatch(otherwise)
+    else expect(chosen.otherwise).toBeUndefined()
   })
 })
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { memoryArgs } from '../../src/gpu/estimate.js'
 import { fitParamsArgv, parseFitPrint } from '../../src/gpu/fit-params.js'
-import { parseComputeApps, parseGpus } from '../../src/gpu/nvidia-smi.js'
+import { cudaVersionOfDriver, parseComputeApps, parseDriverCudaVersion, parseGpus } from '../../src/gpu/nvidia-smi.js'
 import { allocatedPerGpu, describeFit, parseServerLog } from '../../src/gpu/server-log.js'
 import { helpListsFlag } from '../../src/server/features.js'
 
@@ -21,6 +21,24 @@ describe('nvidia-smi', () => {
     expect(parseGpus('0, [N/A], NVIDIA L4, [N/A], [N/A], [N/A]\ngarbage\n')).toEqual([
       { index: 0, uuid: null, name: 'NVIDIA L4', memoryTotalMib: 0, memoryFreeMib: 0, computeCap: null },
     ])
+  })
+  it("reads the CUDA version the driver runs: from the table's header, else from the driver's version", () => {
+    const header = [
+      'Sat Nov 22 16:40:12 2026       ',
+      '+-----------------------------------------------------------------------------------------+',
+      '| NVIDIA-SMI 580.95.05              Driver Version: 580.95.05      CUDA Version: 13.0     |',
+      '|-----------------------------------------+------------------------+----------------------+',
+    ].join('\n')
+    expect(parseDriverCudaVersion(header)).toBe('13.0')
+    expect(parseDriverCudaVersion('| NVIDIA-SMI 410.48                 Driver Version: 410.48                    |')).toBeUndefined()
+    // NVIDIA's table of the oldest Linux driver of each CUDA release.
+    expect(cudaVersionOfDriver('570.86.10')).toBe('12.8')
+    expect(cudaVersionOfDriver('570.26')).toBe('12.8')
+    expect(cudaVersionOfDriver('570.25.99')).toBe('12.6')
+    expect(cudaVersionOfDriver('535.104.05')).toBe('12.2')
+    expect(cudaVersionOfDriver('595.10')).toBe('13.0')
+    expect(cudaVersionOfDriver('470.256.02')).toBeUndefined()
+    expect(cudaVersionOfDriver('[N/A]')).toBeUndefined()
   })
   it('parses compute processes; memory the driver does not report is null', () => {
     const csv = 'GPU-9f1c0b4e-2a1d-4e0a-8d6b-0c1e5a7b3f21, 4242, /usr/bin/python3, 3000\nGPU-3b7e6d2a-5c4f-4b1e-9a8d-7f6e5d4c3b2a, 77, /opt/llama-server, [N/A]\n'

@@ -1,8 +1,13 @@
 // The pure parts of finding a llama.cpp release archive: where to ask, which tags point at the commit, which asset
-// fits the runner (names as llama.cpp's release workflow gives them), pages and rate limits in GitHub's answers.
+// fits the runner (names as llama.cpp's release workflow gives them), pages and rate limits in GitHub's answers; and
+// the bound on a paged list, against a real local HTTP server.
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { nextLink, rateLimitReset } from '../../src/engine/release/api.js'
-import { chooseAsset, parseAssets, rocmMajorMinor, type ReleaseAsset } from '../../src/engine/release/asset.js'
+import { apiList, nextLink, rateLimitReset } from '../../src/engine/release/api.js'
+import type { BuiltBackend } from '../../src/engine/backend.js'
+import { parseDevices } from '../../src/engine/devices.js'
+import { chooseAsset, parseAssets, rocmMajorMinor, type ReleaseAsset, type Runner } from '../../src/engine/release/asset.js'
 import { releaseHost, repoOnHost } from '../../src/engine/release/github.js'
 import { releaseKey, sameRelease } from '../../src/engine/release/material.js'
 import { tagsPointingAt } from '../../src/engine/release/tags.js'
@@ -20,9 +25,18 @@ const B7000 = [
   'llama-b7000-bin-ubuntu-rocm-7.2-x64.tar.gz',
   'llama-b7000-bin-ubuntu-rocm-6.4-x64.tar.gz',
   'llama-b7000-bin-ubuntu-openvino-2026.0-x64.tar.gz',
+  'llama-b7000-bin-ubuntu-cuda-12.8-x64.tar.gz',
+  'cudart-llama-b7000-bin-ubuntu-cuda-12.8-x64.tar.gz',
+  'llama-b7000-bin-ubuntu-cuda-13.4-x64.tar.gz',
+  'cudart-llama-b7000-bin-ubuntu-cuda-13.4-x64.tar.gz',
+  'llama-b7000-bin-ubuntu-cuda-13.4-arm64.tar.gz',
+  'cudart-llama-b7000-bin-ubuntu-cuda-13.4-arm64.tar.gz',
   'llama-b7000-bin-win-cuda-12.4-x64.zip',
+  'cudart-llama-bin-win-cuda-12.4-x64.zip',
   'llama-b7000-bin-win-vulkan-x64.zip',
 ].map(asset)
+
+const runner = (arch: string, backend: BuiltBackend, versions: { rocm?: string; cuda?: string } = {}): Runner => ({ arch, backend, rocmVersion: versions.rocm, cudaVersion: versions.cuda })
 
 describe('chooseAsset', () => {
   it.each([
@@ -32,26 +46,61 @@ describe('chooseAsset', () => {
     ['arm64', 'vulkan', undefined, 'llama-b7000-bin-ubuntu-vulkan-arm64.tar.gz'],
     ['x64', 'hip', '6.4', 'llama-b7000-bin-ubuntu-rocm-6.4-x64.tar.gz'],
     ['x64', 'hip', undefined, 'llama-b7000-bin-ubuntu-rocm-7.2-x64.tar.gz'],
-  ] as const)('%s %s (ROCm %s): %s', (arch, backend, rocmVersion, name) => {
-    expect(chooseAsset(B7000, 'b7000', { arch, backend, rocmVersion })).toEqual({ asset: asset(name) })
+  ] as const)('%s %s (ROCm %s): %s', (arch, backend, rocm, name) => {
+    expect(chooseAsset(B7000, 'b7000', runner(arch, backend, { rocm }))).toEqual({ asset: asset(name) })
+  })
+
+  it.each([
+    // The newest CUDA version the driver runs, with the runtime archive of the same version.
+    ['x64', '13.4', '13.4'],
+    ['x64', '14.0', '13.4'],
+    ['x64', '13.0', '12.8'],
+    ['x64', '12.8', '12.8'],
+    ['arm64', '13.4', '13.4'],
+  ] as const)('%s cuda, the driver runs CUDA %s: the %s archive and its runtime', (arch, driver, version) => {
+    expect(chooseAsset(B7000, 'b7000', runner(arch, 'cuda', { cuda: driver }))).toEqual({
+      asset: asset(`llama-b7000-bin-ubuntu-cuda-${version}-${arch}.tar.gz`),
+      runtime: asset(`cudart-llama-b7000-bin-ubuntu-cuda-${version}-${arch}.tar.gz`),
+      cudaVersion: version,
+    })
+  })
+
+  it('cuda: an archive whose runtime is missing is passed over for an older one that has it', () => {
+    const without134 = B7000.filter((a) => a.name !== 'cudart-llama-b7000-bin-ubuntu-cuda-13.4-x64.tar.gz')
+    expect(chooseAsset(without134, 'b7000', runner('x64', 'cuda', { cuda: '13.4' }))).toMatchObject({ cudaVersion: '12.8' })
+    const noRuntime = B7000.filter((a) => !a.name.startsWith('cudart-'))
+    expect(chooseAsset(noRuntime, 'b7000', runner('x64', 'cuda', { cuda: '13.4' }))).toMatchObject({
+      problem: expect.stringMatching(
+        /^release b7000 has no CUDA runtime archive for llama-b7000-bin-ubuntu-cuda-13\.4-x64\.tar\.gz, llama-b7000-bin-ubuntu-cuda-12\.8-x64\.tar\.gz \(cudart-llama-b7000-bin-ubuntu-cuda-<version>-x64\.tar\.gz\) \(it has /,
+      ),
+    })
   })
 
   it('says why nothing fits, with what the release has', () => {
-    expect(chooseAsset(B7000, 'b7000', { arch: 'x64', backend: 'cuda', rocmVersion: undefined })).toEqual({
-      problem: 'llama.cpp publishes no CUDA archive for Linux (its release workflow builds CUDA for Windows only)',
+    expect(chooseAsset(B7000, 'b7000', runner('x64', 'cuda', { cuda: '12.4' }))).toEqual({
+      problem: "release b7000 has CUDA 13.4, 12.8 archives, and this machine's driver runs CUDA 12.4 at most",
     })
-    expect(chooseAsset(B7000, 'b7000', { arch: 'x64', backend: 'hip', rocmVersion: '6.2' })).toEqual({
+    expect(chooseAsset(B7000, 'b7000', runner('arm64', 'cuda', { cuda: '13.0' }))).toEqual({
+      problem: "release b7000 has CUDA 13.4 archives, and this machine's driver runs CUDA 13.0 at most",
+    })
+    expect(chooseAsset(B7000, 'b7000', runner('x64', 'cuda'))).toEqual({
+      problem: 'release b7000 has CUDA 13.4, 12.8 archives, and nvidia-smi did not say which CUDA version the driver runs',
+    })
+    expect(chooseAsset(B7000.filter((a) => !a.name.includes('ubuntu-cuda')), 'b7000', runner('x64', 'cuda', { cuda: '13.4' }))).toMatchObject({
+      problem: expect.stringMatching(/^release b7000 has no CUDA archive for x64 \(llama-b7000-bin-ubuntu-cuda-<version>-x64\.tar\.gz\) \(it has /),
+    })
+    expect(chooseAsset(B7000, 'b7000', runner('x64', 'hip', { rocm: '6.2' }))).toEqual({
       problem: 'release b7000 has ROCm 7.2, 6.4 archives, and this machine has ROCm 6.2',
     })
-    expect(chooseAsset(B7000, 'b7000', { arch: 'arm64', backend: 'hip', rocmVersion: undefined })).toMatchObject({
+    expect(chooseAsset(B7000, 'b7000', runner('arm64', 'hip'))).toMatchObject({
       problem: expect.stringMatching(/^release b7000 has no ROCm archive for arm64 \(llama-b7000-bin-ubuntu-rocm-<version>-arm64\.tar\.gz\) \(it has llama-b7000-bin-macos-arm64\.tar\.gz, /),
     })
-    expect(chooseAsset([], 'v0.5.0', { arch: 'x64', backend: 'cpu', rocmVersion: undefined })).toEqual({
+    expect(chooseAsset([], 'v0.5.0', runner('x64', 'cpu'))).toEqual({
       problem: 'release v0.5.0 has no llama-v0.5.0-bin-ubuntu-x64.tar.gz (it has no assets)',
     })
     // The tag of the release, not of another: an archive named for b6999 is not b7000's.
-    expect(chooseAsset([asset('llama-b6999-bin-ubuntu-x64.tar.gz')], 'b7000', { arch: 'x64', backend: 'cpu', rocmVersion: undefined })).toHaveProperty('problem')
-    expect(chooseAsset(B7000, 'b7000', { arch: 'ia32', backend: 'cpu', rocmVersion: undefined })).toHaveProperty('problem')
+    expect(chooseAsset([asset('llama-b6999-bin-ubuntu-x64.tar.gz')], 'b7000', runner('x64', 'cpu'))).toHaveProperty('problem')
+    expect(chooseAsset(B7000, 'b7000', runner('ia32', 'cpu'))).toHaveProperty('problem')
   })
 
   it('rocmMajorMinor reads ROCm .info/version', () => {
@@ -95,6 +144,8 @@ describe('tagsPointingAt', () => {
       `${other}\trefs/tags/annotated-elsewhere^{}`,
     ].join('\n')
     expect(tagsPointingAt(output, commit)).toEqual(['b7000', 'b6999', 'b700', 'v0.5.0'])
+    // A name git would refuse is no tag to ask for, nor to show.
+    expect(tagsPointingAt(`${commit}\trefs/tags/b1\r::error::x\n${commit}\trefs/tags/a b\n${commit}\trefs/tags/b2`, commit)).toEqual(['b2'])
     expect(tagsPointingAt(output, 'f'.repeat(40))).toEqual([])
   })
 })
@@ -150,7 +201,46 @@ describe("GitHub's answers", () => {
   })
 })
 
+describe('apiList against a local HTTP server', () => {
+  it('follows pages, and refuses a list whose pages together hold more JSON than allowed', async () => {
+    // Every page is 1 KB and names the next: a server that pages without end.
+    const server = http.createServer((req, res) => {
+      const page = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('page') ?? 1)
+      const body = JSON.stringify([{ name: `a${page}`, pad: 'x'.repeat(1000) }])
+      res.writeHead(200, { 'content-type': 'application/json', link: `<http://127.0.0.1:${(server.address() as AddressInfo).port}/list?page=${page + 1}>; rel="next"` })
+      res.end(body)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      const host = { api, owner: 'o', repo: 'r', credential: undefined }
+      await expect(apiList(host, `${api}/list?page=1`, 5_000, 5_000)).rejects.toThrow(`${api}/list?… answered more than 5000 bytes of JSON across its pages`)
+      await expect(apiList(host, `${api}/list?page=1`, 5_000)).rejects.toThrow(`${api}/list?… has more than 50 pages`)
+    } finally {
+      server.close()
+    }
+  })
+})
+
+describe('llama-server --list-devices', () => {
+  it('names the devices that are not the CPU, as common/arg.cpp prints them', () => {
+    const output = 'Available devices:\n  CUDA0: NVIDIA H100 80GB HBM3 (81090 MiB, 80627 MiB free)\n  CUDA1: NVIDIA L4 (22563 MiB, 22000 MiB free)\n\n0.00.000.759 I srv  llama_server: initializing ...\n'
+    expect(parseDevices(output)).toEqual(['CUDA0', 'CUDA1'])
+    expect(parseDevices('Available devices:\n  Vulkan0: llvmpipe (LLVM 15.0.6, 256 bits) (32036 MiB, 32036 MiB free)\n')).toEqual(['Vulkan0'])
+    expect(parseDevices('Available devices:\n  (none)\n')).toEqual([])
+  })
+})
+
 describe('release material', () => {
+  it('a CUDA archive is keyed by both digests', () => {
+    const digest = `sha256:${'1'.repeat(64)}`
+    const runtime = `sha256:${'2'.repeat(64)}`
+    expect(releaseKey(digest, runtime)).toMatch(/^llama-server-release-[0-9a-f]{64}$/)
+    expect(releaseKey(digest, runtime)).not.toBe(releaseKey(digest))
+    expect(releaseKey(digest, runtime)).not.toBe(releaseKey(digest, `sha256:${'3'.repeat(64)}`))
+    expect(releaseKey(digest, runtime)).not.toBe(releaseKey(runtime, digest))
+  })
+
   it('is keyed by the digest and matched by commit, backend, platform (and a pinned digest)', () => {
     const digest = `sha256:${'1'.repeat(64)}`
     const material = { source: 'release', repo: 'https://github.com/ggml-org/llama.cpp', commit: 'c'.repeat(40), backend: 'cpu', os: 'linux', arch: 'x64', tag: 'b1', asset: 'a', digest, url: 'u' }

@@ -143,6 +143,44 @@ describe('hostile archives are refused, and nothing lands outside', () => {
     await expect(extractTarGz(file, path.join(root, 'two'), { entries: 10, bytes: 1000 })).rejects.toThrow('it unpacks to more than 1000 bytes')
   })
 
+  it('hard links count the bytes of the file they copy: a few headers do not unpack to gigabytes', async () => {
+    // The reviewer's bomb: one 4 MiB file and 50 hard links to it, 4.6 KB gzipped, 204 MiB once copied.
+    const entries: TarEntry[] = [{ name: 'llama-b1/', type: '5' }, { name: 'llama-b1/llama-server', body: Buffer.alloc(4 * 2 ** 20), mode: 0o755 }]
+    for (let i = 0; i < 50; i++) entries.push({ name: `llama-b1/copy${i}`, type: '1', link: 'llama-b1/llama-server' })
+    const root = tmp()
+    const file = path.join(root, 'a.tar.gz')
+    writeFileSync(file, tarGz(entries))
+    const dest = path.join(root, 'dest')
+    mkdirSync(dest)
+    await expect(extractTarGz(file, dest, { entries: 20_000, bytes: 8 * 2 ** 20 })).rejects.toThrow(`it unpacks to more than ${8 * 2 ** 20} bytes`)
+    // The server and one copy fit in 8 MiB; the next copy is refused before it is made.
+    const onDisk = readdirSync(dest).reduce((sum, f) => sum + statSync(path.join(dest, f)).size, 0)
+    expect(onDisk).toBeLessThanOrEqual(8 * 2 ** 20)
+    expect(readdirSync(dest).sort()).toEqual(['copy0', 'llama-server'])
+  })
+
+  it('an archive that declares more than the free space is refused before anything is written (a real 8 MiB tmpfs)', async (ctx) => {
+    const root = tmp()
+    const dest = path.join(root, 'dest')
+    mkdirSync(dest)
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dest], { stdio: 'pipe' })
+    } catch (error) {
+      const why = `SKIPPED: cannot mount an 8 MiB tmpfs here (${(error as Error).message.split('\n')[0]}); the test needs root and mount(8)`
+      console.log(why)
+      return ctx.skip(why)
+    }
+    try {
+      const file = path.join(root, 'a.tar.gz')
+      // 32 MiB of zeros: 32 KB gzipped, and the gzip trailer says 32 MiB and a few blocks.
+      writeFileSync(file, tarGz([server, { name: 'llama-b1/libggml-cuda.so', body: Buffer.alloc(32 * 2 ** 20) }]))
+      await expect(extractTarGz(file, dest)).rejects.toThrow(/^Not enough disk space for extracting a\.tar\.gz: it needs [\d.]+ MiB \(\d+ bytes and a margin\) in .*dest, which has [\d.]+ (KiB|MiB) free$/)
+      expect(readdirSync(dest)).toEqual([])
+    } finally {
+      execFileSync('umount', [dest])
+    }
+  })
+
   it('the destination is not followed through a link planted before', async () => {
     const root = tmp()
     const outside = path.join(root, 'outside')

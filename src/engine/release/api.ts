@@ -25,16 +25,23 @@ export class ReleaseApiError extends Error {
   override name = 'ReleaseApiError'
 }
 
+/** An answer longer than the bytes it was allowed. */
+class TooMuchJsonError extends ReleaseApiError {}
+
 /** A few tries: when the API is down, a build (or a clear failure) comes after seconds, not minutes. */
 const API_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 1_000, maxDelayMs: 30_000 }
 /** How long a spent rate limit is waited for before the caller is told (auto then builds instead). */
 export const RATE_LIMIT_MAX_WAIT_MS = 60_000
-const MAX_JSON_BYTES = 16 * 2 ** 20
+/** One answer (a release is a few KB, its notes at most a few hundred), and all pages of a list together. */
+const MAX_JSON_BYTES = 4 * 2 ** 20
+const MAX_LIST_BYTES = 8 * 2 ** 20
 const MAX_PAGES = 50
 
 export interface ApiAnswer {
   status: number
   json: unknown
+  /** How many bytes of JSON the answer had. */
+  bytes: number
   /** The next page (Link: rel="next"), on the API's origin. */
   next: string | undefined
 }
@@ -59,26 +66,26 @@ export function nextLink(link: string | null): string | undefined {
   return undefined
 }
 
-async function readJson(response: HttpResponse, url: string): Promise<unknown> {
+async function readJson(response: HttpResponse, url: string, maxBytes: number): Promise<{ json: unknown; bytes: number }> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of response.body as AsyncIterable<Buffer>) {
     size += chunk.length
-    if (size > MAX_JSON_BYTES) {
+    if (size > maxBytes) {
       abort(response)
-      throw new ReleaseApiError(`${redactUrl(url)} answered more than ${MAX_JSON_BYTES} bytes of JSON`)
+      throw new TooMuchJsonError(`${redactUrl(url)} answered more than ${maxBytes} bytes of JSON`)
     }
     chunks.push(chunk)
   }
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    return { json: JSON.parse(Buffer.concat(chunks).toString('utf8')), bytes: size }
   } catch {
     throw new ReleaseApiError(`${redactUrl(url)} did not answer JSON; is GITHUB_API_URL a GitHub API?`)
   }
 }
 
 /** One GET of the API: 200 with its JSON, 404 with none; a rate limit, a refusal or garbage throws. */
-export async function apiGet(host: ReleaseHost, url: string, timeoutMs: number): Promise<ApiAnswer> {
+export async function apiGet(host: ReleaseHost, url: string, timeoutMs: number, maxBytes = MAX_JSON_BYTES): Promise<ApiAnswer> {
   if (new URL(url).origin !== new URL(host.api).origin) throw new ReleaseApiError(`${redactUrl(url)} is not on the API's origin ${new URL(host.api).origin}`)
   const headers = { accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28', 'user-agent': 'setup-llama-server' }
   return await withRetries(
@@ -94,7 +101,7 @@ export async function apiGet(host: ReleaseHost, url: string, timeoutMs: number):
       }
       if (response.status === 404) {
         await discard(response)
-        return { status: 404, json: undefined, next: undefined }
+        return { status: 404, json: undefined, bytes: 0, next: undefined }
       }
       if (response.status !== 200) {
         await discard(response)
@@ -104,7 +111,7 @@ export async function apiGet(host: ReleaseHost, url: string, timeoutMs: number):
         throw new ReleaseApiError(`HTTP ${response.status} from ${redactUrl(url)}${token}`)
       }
       const next = nextLink(response.header('link'))
-      return { status: 200, json: await readJson(response, url), next: next && URL.parse(next, url)?.href }
+      return { status: 200, ...(await readJson(response, url, maxBytes)), next: next && URL.parse(next, url)?.href }
     },
     API_RETRY,
   )
@@ -124,16 +131,26 @@ export async function waitingForRateLimit<T>(fn: () => Promise<T>, now: () => nu
   }
 }
 
-/** Every item of a paged list: the first page, then each rel="next" on the API's origin, up to MAX_PAGES. */
-export async function apiList(host: ReleaseHost, url: string, timeoutMs: number): Promise<unknown[]> {
+/**
+ * Every item of a paged list: the first page, then each rel="next" on the API's origin, up to MAX_PAGES and
+ * `maxBytes` of JSON in all (a server that pages without end is refused after megabytes, not gigabytes).
+ */
+export async function apiList(host: ReleaseHost, url: string, timeoutMs: number, maxBytes = MAX_LIST_BYTES): Promise<unknown[]> {
   const items: unknown[] = []
   let page: string | undefined = url
+  let left = maxBytes
   for (let n = 0; page; n++) {
     if (n >= MAX_PAGES) throw new ReleaseApiError(`${redactUrl(url)} has more than ${MAX_PAGES} pages`)
-    const answer = await apiGet(host, page, timeoutMs)
+    const answer: ApiAnswer = await apiGet(host, page, timeoutMs, Math.min(MAX_JSON_BYTES, left)).catch((error: unknown) => {
+      if (error instanceof TooMuchJsonError && left < MAX_JSON_BYTES) {
+        throw new ReleaseApiError(`${redactUrl(url)} answered more than ${maxBytes} bytes of JSON across its pages`)
+      }
+      throw error
+    })
     if (answer.status === 404) break
     if (!Array.isArray(answer.json)) throw new ReleaseApiError(`${redactUrl(page)} did not answer a list`)
     items.push(...(answer.json as unknown[]))
+    left -= answer.bytes
     page = answer.next
   }
   return items

@@ -1,11 +1,13 @@
 // A release archive into a file, hashed as it streams, and checked against the size and sha256 the releases API gave
 // (or the user pinned): a mismatch deletes the file and fails the step. No token goes with it (the download host
-// is not the API). A dropped connection starts the download over: archives are tens of MB.
+// is not the API). A dropped connection starts the download over: archives are tens of MB. A host that refuses the
+// download (an HTTP error, a redirect that is not followed, a long rate limit, retries spent) is a
+// ReleaseDownloadError: the archive was never seen, so engine-source auto builds instead.
 import { createHash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
-import { EngineError } from '../../errors.js'
+import { EngineError, errorMessage } from '../../errors.js'
 import { abort, discard } from '../../http/client.js'
-import { HttpStatusError, redactUrl, request, RetryableError, withRetries } from '../../http/request.js'
+import { HttpStatusError, RateLimitError, redactUrl, request, RequestError, RetriesExhaustedError, RetryableError, withRetries } from '../../http/request.js'
 import { isLocalWriteFailure, localWriteError, writeFully } from '../../util/disk.js'
 
 export interface AssetDownload {
@@ -17,12 +19,20 @@ export interface AssetDownload {
   timeoutMs: number
 }
 
+/** The download host did not give the archive: no byte of it was checked, so nothing says it is hostile. */
+export class ReleaseDownloadError extends Error {
+  override name = 'ReleaseDownloadError'
+}
+
 export async function downloadAsset(plan: AssetDownload): Promise<void> {
   try {
     const digest = await withRetries(`Downloading ${plan.label} from ${redactUrl(plan.url)}`, () => attempt(plan))
     if (digest !== plan.digest) throw new EngineError(`${plan.label} from ${redactUrl(plan.url)} has ${digest}, expected ${plan.digest}; the download was deleted and nothing was stored`)
   } catch (error) {
     await fs.rm(plan.dest, { force: true })
+    if (error instanceof HttpStatusError || error instanceof RequestError || error instanceof RateLimitError || error instanceof RetriesExhaustedError) {
+      throw new ReleaseDownloadError(`the download of the release archive ${plan.label} failed (${errorMessage(error)})`, { cause: error })
+    }
     throw error
   }
 }

@@ -1,42 +1,38 @@
 // An engine from llama.cpp's release archive for the resolved commit, where one fits this runner: found through the
 // tags that point at the commit (never "latest"), downloaded and checked against the size and sha256 that GitHub
 // recorded (or the one pinned), extracted into the engine store under that digest, run with --version from its final
-// place, and reused like a built engine. With engine-source auto, whatever keeps a release from fitting (no GitHub
-// repository, no release or archive for the commit and backend, no digest, a spent rate limit, an archive that does
-// not run here) is said in the log and the engine is built instead; with engine-source release it fails the step.
-// A download that does not match its digest, or an archive that tries to leave its folder, fails the step in both.
+// place and, for a GPU backend, asked with --list-devices whether that backend loads here; then reused like a built
+// engine. With engine-source auto, whatever keeps a release from fitting (no GitHub repository, no release or archive
+// for the commit and backend, no digest, a spent rate limit, a refused download, an archive that does not run here)
+// is said in the log and the engine is built instead; with engine-source release it fails the step. A download that
+// does not match its digest, or an archive that tries to leave its folder, fails the step in both. An archive whose
+// engine did not run here is remembered, so that later runs build without downloading it again.
 import * as core from '@actions/core'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { Input } from '../../constants.js'
 import { EngineError, errorMessage } from '../../errors.js'
-import type { GpuInfo } from '../../gpu/nvidia-smi.js'
-import { RetriesExhaustedError } from '../../http/request.js'
+import { queryDriverCudaVersion, type GpuInfo } from '../../gpu/nvidia-smi.js'
+import { RateLimitError, RequestError, RetriesExhaustedError } from '../../http/request.js'
 import { formatBytes } from '../../util/format.js'
-import { chooseBackend, type BuiltBackend } from '../backend.js'
+import { oneLine } from '../../util/redact.js'
+import { chooseReleaseBackend, type BuiltBackend } from '../backend.js'
+import { backendDevices } from '../devices.js'
 import { normalizeRepo, type EngineInputs } from '../plan.js'
 import type { ProvisionedEngine } from '../provisioned.js'
 import type { ResolvedRef } from '../ref.js'
-import { describeFiles, type EngineManifest, EngineStore, type StoredEngine } from '../store.js'
+import { EngineStore, type StoredEngine } from '../store.js'
 import { probeToolchain } from '../toolchain.js'
-import { apiGet, apiList, GitHubRateLimitError, ReleaseApiError, waitingForRateLimit } from './api.js'
-import { chooseAsset, parseAssets, ReleaseSchema, rocmMajorMinor, type ReleaseAsset } from './asset.js'
-import { downloadAsset } from './download.js'
-import { releaseHost, type ReleaseHost } from './github.js'
-import { releaseKey, sameRelease, type ReleaseMaterial } from './material.js'
-import { tagsAt } from './tags.js'
-import { ArchiveError, extractTarGz } from './tar.js'
+import { GitHubRateLimitError, ReleaseApiError, waitingForRateLimit } from './api.js'
+import { rocmMajorMinor, type ReleaseAsset } from './asset.js'
+import { ReleaseDownloadError } from './download.js'
+import { releaseHost } from './github.js'
+import { installRelease, ReleaseDoesNotRunError } from './install.js'
+import { NoReleaseError, ReleaseLookup } from './lookup.js'
+import { compareVersions, releaseKey, sameRelease, type ReleaseMaterial } from './material.js'
+import { RefusedReleases } from './refused.js'
 
-/** Why no release archive is used; `level` is how loudly auto says it before it builds. */
-export class NoReleaseError extends Error {
-  override name = 'NoReleaseError'
-  constructor(
-    message: string,
-    readonly level: 'info' | 'notice' | 'warning' = 'info',
-  ) {
-    super(message)
-  }
-}
+export { NoReleaseError } from './lookup.js'
 
 /** The engine from a release archive, or undefined when auto should build instead (the log says why). */
 export async function provisionFromRelease(inputs: EngineInputs, gpus: Promise<GpuInfo[]>, resolving: Promise<ResolvedRef>): Promise<ProvisionedEngine | undefined> {
@@ -46,10 +42,15 @@ export async function provisionFromRelease(inputs: EngineInputs, gpus: Promise<G
     const why = noReleaseReason(error)
     if (!why) throw error
     if (inputs.engineSource === 'release') throw new EngineError(`'${Input.EngineSource}' is release, but ${why.message}`)
-    const say = why.level === 'warning' ? core.warning : why.level === 'notice' ? core.notice : core.info
-    say(`No llama.cpp release archive is used: ${why.message}. Building from source instead.`)
+    tell(why, `No llama.cpp release archive is used: ${why.message}. Building from source instead.`)
     return undefined
   }
+}
+
+/** Says `text` as loudly as `why` asks; core.info writes it as it is, so it goes on one line (names come from outside). */
+function tell(why: NoReleaseError, text: string): void {
+  const say = why.level === 'warning' ? core.warning : why.level === 'notice' ? core.notice : core.info
+  say(oneLine(text))
 }
 
 function noReleaseReason(error: unknown): NoReleaseError | undefined {
@@ -58,10 +59,20 @@ function noReleaseReason(error: unknown): NoReleaseError | undefined {
     const when = new Date(error.resetAt).toISOString()
     return new NoReleaseError(`${error.message} until ${when}; set '${Input.GithubToken}' (its default, the job's token, raises the limit)`, 'notice')
   }
-  if (error instanceof ReleaseApiError || error instanceof RetriesExhaustedError) {
+  if (error instanceof ReleaseDownloadError) return new NoReleaseError(`${error.message}; set '${Input.EngineSource}: build' to build without trying it`, 'warning')
+  if (error instanceof ReleaseApiError || error instanceof RetriesExhaustedError || error instanceof RequestError || error instanceof RateLimitError) {
     return new NoReleaseError(`GitHub could not be asked for the release (${errorMessage(error)})`, 'warning')
   }
   return undefined
+}
+
+/** What every backend's look-up shares. */
+interface Context {
+  inputs: EngineInputs
+  store: EngineStore
+  refused: RefusedReleases
+  lookup: ReleaseLookup
+  want: Pick<ReleaseMaterial, 'repo' | 'commit' | 'os' | 'arch'>
 }
 
 async function fromRelease(inputs: EngineInputs, gpuQuery: Promise<GpuInfo[]>, resolving: Promise<ResolvedRef>): Promise<ProvisionedEngine> {
@@ -71,135 +82,121 @@ async function fromRelease(inputs: EngineInputs, gpuQuery: Promise<GpuInfo[]>, r
   if ('reason' in where) throw new NoReleaseError(where.reason)
   const store = new EngineStore(inputs.cacheDir)
   const tc = await probeToolchain(process.env, store.outputs)
-  const { backend, reason } = chooseBackend(inputs.backend, await gpuQuery, tc.nvcc)
-  core.info(`Backend: ${reason}`)
-  if (backend === 'cuda') throw new NoReleaseError('llama.cpp publishes no CUDA archive for Linux (its release workflow builds CUDA for Windows only)')
+  const choice = chooseReleaseBackend(inputs.backend, await gpuQuery, tc.nvcc, inputs.engineSource === 'auto')
+  core.info(`Backend: ${choice.reason}`)
   if (!tc.git) throw new EngineError(`Resolving '${Input.LlamaCppRef}' to a commit needs git, which is missing. Usually: apt-get install git.`)
   const { commit } = await resolving
   core.info(`llama.cpp ${inputs.llamaCppRef} is commit ${commit}`)
-  const want = { repo: normalizeRepo(inputs.llamaCppRepo), commit, backend, os: process.platform, arch: process.arch }
+  const ctx: Context = {
+    inputs,
+    store,
+    refused: new RefusedReleases(path.join(store.root, 'refused-releases.json')),
+    lookup: new ReleaseLookup(where.host, tc.git, inputs.llamaCppRepo, commit, inputs.networkTimeoutMs),
+    want: { repo: normalizeRepo(inputs.llamaCppRepo), commit, os: process.platform, arch: process.arch },
+  }
+  try {
+    return await releaseFor(ctx, choice.backend)
+  } catch (error) {
+    const why = noReleaseReason(error)
+    if (!why || !choice.otherwise) throw error
+    tell(why, `No llama.cpp CUDA release archive is used: ${why.message}. Backend: ${choice.otherwise}`)
+    return await releaseFor(ctx, 'cpu')
+  }
+}
 
-  // Warm: an archive of this commit, backend and platform already in the store, found without asking GitHub.
-  const known = Object.entries((await store.catalog.read()).entries).find(([, r]) => sameRelease(r.material, want, inputs.releaseDigest))
-  if (known) {
-    const [key, record] = known
-    const hit = await store.withEntryLock(key, `the engine ${key}`, () => store.find(key, inputs.verify))
-    if (hit) return provisioned(hit, record.material as ReleaseMaterial, true)
+/** The release engine for `backend`: one in the store for this commit, or the archive's, downloaded. */
+async function releaseFor(ctx: Context, backend: BuiltBackend): Promise<ProvisionedEngine> {
+  const { inputs, store } = ctx
+  const want = { ...ctx.want, backend }
+  // Warm: an archive of this commit, backend and platform already in the store, found without asking GitHub (or the
+  // driver: a CUDA engine that no longer loads its backend is refused by its device list, which a driver change asks
+  // again). The newest CUDA version first.
+  const known = Object.entries((await store.catalog.read()).entries)
+    .filter(([, r]) => sameRelease(r.material, want, inputs.releaseDigest))
+    .map(([key, r]) => ({ key, material: r.material as ReleaseMaterial }))
+    .sort((a, b) => compareVersions(b.material.cudaVersion ?? '0', a.material.cudaVersion ?? '0'))
+  for (const { key, material } of known) {
+    const hit = await store.withEntryLock(key, `the engine ${key}`, async () => {
+      const found = await store.find(key, inputs.verify)
+      return found && (await checked(ctx, found, material, true))
+    })
+    if (hit) return hit
   }
 
-  const { host } = where
-  const { tag, asset } = await waitingForRateLimit(() => findAsset(host, tc.git as string, inputs, commit, backend))
+  const cudaVersion = backend === 'cuda' ? await queryDriverCudaVersion() : undefined
+  if (backend === 'cuda') core.info(`The NVIDIA driver runs CUDA ${cudaVersion ?? '(nvidia-smi did not say which)'} at most`)
+  const runner = { arch: process.arch, backend, rocmVersion: backend === 'hip' ? await rocmVersion() : undefined, cudaVersion }
+  const found = await waitingForRateLimit(() => ctx.lookup.find(runner))
+  const { tag, asset, runtime } = found
   if (asset.digest && inputs.releaseDigest && asset.digest !== inputs.releaseDigest) {
     throw new EngineError(`Input '${Input.ReleaseDigest}' is ${inputs.releaseDigest}, but GitHub's releases API records ${asset.digest} for ${asset.name} (release ${tag}); nothing was downloaded`)
   }
   const digest = asset.digest ?? inputs.releaseDigest
-  if (!digest) {
+  if (!digest) throw noDigest(asset, tag, `; pin its sha256 in '${Input.ReleaseDigest}' to use it`)
+  // release-digest pins the llama archive; its CUDA runtime is used only with the digest GitHub recorded.
+  if (runtime && !runtime.digest) throw noDigest(runtime, tag, '')
+  const from = asset.digest ? "the digest GitHub's releases API recorded at upload" : `the digest pinned in '${Input.ReleaseDigest}' (the releases API records none)`
+  core.info(`Release ${tag} of ${ctx.lookup.name}: ${asset.name} (${formatBytes(asset.size)}), to be checked against ${from}: ${digest}`)
+  if (runtime) core.info(`  with its CUDA runtime ${runtime.name} (${formatBytes(runtime.size)}), to be checked against its own digest: ${runtime.digest}`)
+  const material: ReleaseMaterial = {
+    source: 'release',
+    ...want,
+    tag,
+    asset: asset.name,
+    digest,
+    url: asset.url,
+    runtime: runtime ? { asset: runtime.name, digest: runtime.digest as string, url: runtime.url } : null,
+    cudaVersion: found.cudaVersion ?? null,
+  }
+  const key = releaseKey(digest, material.runtime?.digest)
+  const before = await ctx.refused.why(key)
+  if (before) {
     throw new NoReleaseError(
-      `${asset.name} (release ${tag}) has no digest in GitHub's releases API (it was uploaded before GitHub recorded them), and no archive is used unverified; pin its sha256 in '${Input.ReleaseDigest}' to use it`,
+      `${asset.name} (release ${tag}) did not run on this machine before (${before}), so it is not downloaded again until the machine reboots or a system library is installed`,
       'notice',
     )
   }
-  const from = asset.digest ? "the digest GitHub's releases API recorded at upload" : `the digest pinned in '${Input.ReleaseDigest}' (the releases API records none)`
-  core.info(`Release ${tag} of ${host.owner}/${host.repo}: ${asset.name} (${formatBytes(asset.size)}), to be checked against ${from}: ${digest}`)
-  await provenanceNote(host, digest, inputs.networkTimeoutMs)
-  const material: ReleaseMaterial = { source: 'release', ...want, tag, asset: asset.name, digest, url: asset.url }
-  const key = releaseKey(digest)
+  await ctx.lookup.provenanceNote(asset.name, digest)
+  if (material.runtime) await ctx.lookup.provenanceNote(material.runtime.asset, material.runtime.digest)
   return await store.withEntryLock(key, `the engine ${key}`, async () => {
     const cached = await store.find(key, inputs.verify)
-    if (cached) return provisioned(cached, material, true)
-    return provisioned(await installRelease(store, material, asset.size, inputs.networkTimeoutMs), material, false)
+    if (cached) return await checked(ctx, cached, material, true)
+    let installed: StoredEngine
+    try {
+      installed = await installRelease(store, material, { asset: asset.size, runtime: runtime?.size }, inputs.networkTimeoutMs)
+    } catch (error) {
+      if (!(error instanceof ReleaseDoesNotRunError)) throw error
+      await ctx.refused.remember(key, error.message)
+      throw new NoReleaseError(error.message, 'warning')
+    }
+    return await checked(ctx, installed, material, false)
   })
 }
 
-/** The first release among the tags at `commit` (build tags first) that has an archive for this runner. */
-async function findAsset(host: ReleaseHost, git: string, inputs: EngineInputs, commit: string, backend: BuiltBackend): Promise<{ tag: string; asset: ReleaseAsset }> {
-  const tags = await tagsAt(git, inputs.llamaCppRepo, commit)
-  if (!tags.length) throw new NoReleaseError(`no tag of ${host.owner}/${host.repo} points at commit ${commit}, so it has no release`)
-  const repoApi = `${host.api}/repos/${encodeURIComponent(host.owner)}/${encodeURIComponent(host.repo)}`
-  const runner = { arch: process.arch, backend, rocmVersion: backend === 'hip' ? await rocmVersion() : undefined }
-  const problems: string[] = []
-  for (const tag of tags) {
-    const answer = await apiGet(host, `${repoApi}/releases/tags/${encodeURIComponent(tag)}`, inputs.networkTimeoutMs)
-    if (answer.status === 404) {
-      problems.push(`tag ${tag} has no release`)
-      continue
-    }
-    const release = ReleaseSchema.safeParse(answer.json)
-    if (!release.success || release.data.tag_name !== tag) throw new ReleaseApiError(`the release of tag ${tag} is not what GitHub's API answers for a release`)
-    const assets = parseAssets(await apiList(host, `${repoApi}/releases/${release.data.id}/assets?per_page=100`, inputs.networkTimeoutMs))
-    const choice = chooseAsset(assets, tag, runner)
-    if ('asset' in choice) return { tag, asset: choice.asset }
-    problems.push(choice.problem)
-  }
-  throw new NoReleaseError(`no release of commit ${commit} has an archive for this runner (Linux ${process.arch}, ${backend}): ${problems.join('; ')}`)
+function noDigest(asset: ReleaseAsset, tag: string, pin: string): NoReleaseError {
+  return new NoReleaseError(
+    `${asset.name} (release ${tag}) has no digest in GitHub's releases API (it was uploaded before GitHub recorded them), and no archive is used unverified${pin}`,
+    'notice',
+  )
 }
 
-/** Says whether the archive's build provenance was verified: it never is here (no Sigstore trust root is fetched). */
-async function provenanceNote(host: ReleaseHost, digest: string, timeoutMs: number): Promise<void> {
-  const repo = `${host.owner}/${host.repo}`
-  let count: number
-  try {
-    const answer = await apiGet(host, `${host.api}/repos/${encodeURIComponent(host.owner)}/${encodeURIComponent(host.repo)}/attestations/${digest}`, timeoutMs)
-    const list = (answer.json as { attestations?: unknown } | undefined)?.attestations
-    count = Array.isArray(list) ? list.length : 0
-  } catch (error) {
-    core.info(`Build provenance: not verified; GitHub's attestations API could not be asked (${errorMessage(error)}). The archive is trusted by its sha256 digest alone.`)
-    return
-  }
-  if (count === 0) {
-    core.info(`Build provenance: ${repo} published no attestation for this archive, so none was verified; it is trusted by its sha256 digest alone.`)
-  } else {
-    core.info(
-      `Build provenance: ${count} attestation(s) for this archive exist but were not verified: that needs Sigstore's trust root, which this action does not fetch. ` +
-        `It is trusted by its sha256 digest alone; to check the attestations: gh attestation verify <archive> --repo ${repo}`,
-    )
-  }
-}
-
-async function rocmVersion(): Promise<string | undefined> {
-  const root = process.env.ROCM_PATH || '/opt/rocm'
-  const text = await fs.readFile(path.join(root, '.info', 'version'), 'utf8').catch(() => '')
-  return rocmMajorMinor(text)
-}
-
-/** Download, digest, extraction into a work directory of the store, then install: nothing is stored unless it runs. */
-async function installRelease(store: EngineStore, material: ReleaseMaterial, size: number, timeoutMs: number): Promise<StoredEngine> {
-  const work = await store.newWorkDir()
-  try {
-    const archive = path.join(work, 'archive.tar.gz')
-    const started = Date.now()
-    await downloadAsset({ url: material.url, dest: archive, label: material.asset, size, digest: material.digest, timeoutMs })
-    const staged = path.join(work, 'entry')
-    await fs.mkdir(path.join(staged, 'bin'), { recursive: true })
-    const tree = await extractTarGz(archive, path.join(staged, 'bin')).catch((error: unknown) => {
-      if (!(error instanceof ArchiveError)) throw error
-      throw new EngineError(`${material.asset} (release ${material.tag}) is refused: ${error.message}. Nothing was stored; set '${Input.EngineSource}: build' to build instead`)
-    })
-    await fs.rm(archive)
-    if (!tree.files.includes('llama-server')) {
-      throw new EngineError(`${material.asset} (release ${material.tag}) has no llama-server file in its folder ${tree.top}/. Nothing was stored; set '${Input.EngineSource}: build' to build instead`)
-    }
-    const manifest: EngineManifest = {
-      key: releaseKey(material.digest),
-      material,
-      files: await describeFiles(staged, tree.files.map((f) => `bin/${f}`)),
-      links: tree.links.map((l) => ({ path: `bin/${l.path}`, target: l.target })),
-      built_at: new Date().toISOString(),
-    }
-    core.info(`Downloaded and extracted ${material.asset} in ${((Date.now() - started) / 1000).toFixed(1)} s: ${tree.files.length} files, ${tree.links.length} symbolic links`)
+/**
+ * The engine, once a GPU backend's engine has shown that it loads that backend here (--list-devices). One that does
+ * not is removed from the store and remembered, and auto builds instead (called under the entry's lock).
+ */
+async function checked(ctx: Context, stored: StoredEngine, m: ReleaseMaterial, cacheHit: boolean): Promise<ProvisionedEngine> {
+  if (m.backend !== 'cpu') {
     try {
-      return await store.install(staged, manifest, `the llama-server of ${material.asset}`)
+      const devices = await backendDevices(stored.binary, m.backend, ctx.store.outputs, ctx.inputs.verify)
+      core.info(`The ${m.backend} backend of ${m.asset} loads here: llama-server lists ${devices.join(', ')}`)
     } catch (error) {
-      if (error instanceof EngineError) throw new NoReleaseError(error.message, 'warning')
-      throw error
+      if (!(error instanceof EngineError)) throw error
+      await ctx.store.remove(stored.key, error.message)
+      await ctx.refused.remember(stored.key, error.message)
+      throw new NoReleaseError(`the llama-server of ${m.asset} (release ${m.tag}) cannot use the ${m.backend} backend here: ${error.message}`, 'warning')
     }
-  } finally {
-    await store.removeWorkDir(work)
   }
-}
-
-function provisioned(stored: StoredEngine, m: ReleaseMaterial, cacheHit: boolean): ProvisionedEngine {
-  core.info(`Engine: ${stored.binary} (version ${stored.version}, release ${m.tag}: ${m.asset}, ${cacheHit ? 'cache hit' : 'downloaded'})`)
+  core.info(`Engine: ${stored.binary} (version ${stored.version}, release ${m.tag}: ${m.asset}${m.runtime ? ` with ${m.runtime.asset}` : ''}, ${cacheHit ? 'cache hit' : 'downloaded'})`)
   return {
     path: stored.binary,
     version: stored.version,
@@ -208,6 +205,12 @@ function provisioned(stored: StoredEngine, m: ReleaseMaterial, cacheHit: boolean
     backend: m.backend,
     cacheHit,
     cacheKey: stored.key,
-    release: { tag: m.tag, asset: m.asset, digest: m.digest, url: m.url },
+    release: { tag: m.tag, asset: m.asset, digest: m.digest, url: m.url, runtime: m.runtime ?? null },
   }
+}
+
+async function rocmVersion(): Promise<string | undefined> {
+  const root = process.env.ROCM_PATH || '/opt/rocm'
+  const text = await fs.readFile(path.join(root, '.info', 'version'), 'utf8').catch(() => '')
+  return rocmMajorMinor(text)
 }

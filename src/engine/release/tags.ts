@@ -17,7 +17,9 @@ export function tagsPointingAt(lsRemote: string, commit: string): string[] {
     if (ref.endsWith('^{}')) peeled.set(ref.slice(0, -3), sha)
     else direct.set(ref, sha)
   }
-  const tags = [...direct.keys()].filter((tag) => (peeled.get(tag) ?? direct.get(tag)) === commit)
+  // A name git itself would refuse (control characters, spaces, ~^:?*[\) is no release tag: it is never shown or asked.
+  // eslint-disable-next-line no-control-regex
+  const tags = [...direct.keys()].filter((tag) => (peeled.get(tag) ?? direct.get(tag)) === commit && !/[\x00-\x20\x7f~^:?*[\\]/.test(tag))
   const build = (tag: string) => (/^b(\d+)$/.exec(tag) ? Number(tag.slice(1)) : -1)
   return tags.sort((a, b) => build(b) - build(a) || a.localeCompare(b))
 }

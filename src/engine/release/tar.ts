@@ -3,10 +3,13 @@
 // outside it fails. Names must be relative, without '..', each part a plain file name. Only directories, regular
 // files and symbolic links are made; a link's target must be relative and without '..' (so that no chain of links
 // can lead out), and must lead to a file of the archive; nothing is written through a link, and files are created
-// exclusively, so that no entry replaces another. A hard link becomes a copy of a file extracted before it.
+// exclusively, so that no entry replaces another. A hard link becomes a copy of a file extracted before it, and
+// counts as many bytes as that file: a few bytes of headers must not unpack to gigabytes. Before anything is
+// written, the size the gzip stream declares must fit in the free space.
 import { constants, createReadStream, promises as fs } from 'node:fs'
 import path from 'node:path'
 import { createGunzip } from 'node:zlib'
+import { ensureFreeSpace, isLocalWriteFailure, localWriteError } from '../../util/disk.js'
 import { childPath, fileNameProblem } from '../../util/safe-path.js'
 
 /** The archive is malformed or tries something no release archive needs. */
@@ -27,7 +30,8 @@ export interface ExtractLimits {
   bytes: number
 }
 
-const LIMITS: ExtractLimits = { entries: 20_000, bytes: 16 * 2 ** 30 }
+/** llama.cpp's CPU archive unpacks to tens of MB, a CUDA one with its runtime to a few hundred MB. */
+const LIMITS: ExtractLimits = { entries: 20_000, bytes: 4 * 2 ** 30 }
 const BLOCK = 512
 
 /** Reads exact byte counts from a stream of chunks. */
@@ -133,7 +137,25 @@ export function nameParts(name: string): string[] {
 
 type Kind = 'dir' | 'file' | 'link'
 
+/**
+ * What the gzip stream says it unpacks to: its trailer's ISIZE, the size modulo 2^32 (exact below 4 GiB). Only a
+ * hint for the free-space check: a hostile archive may lie, and the limit is enforced on what is really written.
+ */
+export async function gzipDeclaredSize(archive: string): Promise<number> {
+  const handle = await fs.open(archive, 'r')
+  try {
+    const { size } = await handle.stat()
+    if (size < 18) return 0
+    const trailer = Buffer.alloc(4)
+    await handle.read(trailer, 0, 4, size - 4)
+    return trailer.readUInt32LE(0)
+  } finally {
+    await handle.close()
+  }
+}
+
 export async function extractTarGz(archive: string, dest: string, limits: ExtractLimits = LIMITS): Promise<ExtractedTree> {
+  await ensureFreeSpace(dest, Math.min(await gzipDeclaredSize(archive), limits.bytes), `extracting ${path.basename(archive)}`)
   const gunzip = createReadStream(archive).pipe(createGunzip())
   try {
     return await extract(new ByteReader(gunzip[Symbol.asyncIterator]()), dest, limits)
@@ -150,6 +172,8 @@ export async function extractTarGz(archive: string, dest: string, limits: Extrac
 async function extract(reader: ByteReader, dest: string, limits: ExtractLimits): Promise<ExtractedTree> {
   const kinds = new Map<string, Kind>()
   const targets = new Map<string, string>()
+  /** Each regular file's size: a hard link to it is a copy of as many bytes. */
+  const sizes = new Map<string, number>()
   const tree: ExtractedTree = { top: '', files: [], links: [] }
   let entries = 0
   let bytes = 0
@@ -186,6 +210,15 @@ async function extract(reader: ByteReader, dest: string, limits: ExtractLimits):
   }
   const fresh = (rel: string) => {
     if (kinds.has(rel)) throw new ArchiveError(`entry ${tree.top}/${rel} appears twice`)
+  }
+  const count = (size: number) => {
+    bytes += size
+    if (bytes > limits.bytes) throw new ArchiveError(`it unpacks to more than ${limits.bytes} bytes`)
+  }
+  const written = async (file: string, write: () => Promise<unknown>) => {
+    await write().catch(async (error: unknown) => {
+      throw isLocalWriteFailure(error) ? await localWriteError(error, file, bytes) : error
+    })
   }
 
   for (;;) {
@@ -228,18 +261,18 @@ async function extract(reader: ByteReader, dest: string, limits: ExtractLimits):
     } else if (type === '0' || type === '\0' || type === '7') {
       const rel = relative(name, false) as string
       fresh(rel)
-      bytes += size
-      if (bytes > limits.bytes) throw new ArchiveError(`it unpacks to more than ${limits.bytes} bytes`)
+      count(size)
       await makeParents(rel)
       // 'wx': never through an existing file or link; only the execute bits are taken from the archive.
       const handle = await fs.open(destOf(rel), 'wx', mode & 0o111 ? 0o755 : 0o644)
       try {
-        for await (const piece of reader.pieces(size)) await handle.write(piece)
+        for await (const piece of reader.pieces(size)) await written(destOf(rel), () => handle.write(piece))
       } finally {
         await handle.close()
       }
       await reader.skip(padded - size)
       kinds.set(rel, 'file')
+      sizes.set(rel, size)
       tree.files.push(rel)
     } else if (type === '2') {
       const rel = relative(name, false) as string
@@ -259,9 +292,12 @@ async function extract(reader: ByteReader, dest: string, limits: ExtractLimits):
       fresh(rel)
       const source = relative(linkName, false) as string
       if (kinds.get(source) !== 'file') throw new ArchiveError(`entry ${tree.top}/${rel} is a hard link to ${JSON.stringify(linkName)}, which is not a file extracted before it`)
+      const size = sizes.get(source) as number
+      count(size)
       await makeParents(rel)
-      await fs.copyFile(destOf(source), destOf(rel), constants.COPYFILE_EXCL)
+      await written(destOf(rel), () => fs.copyFile(destOf(source), destOf(rel), constants.COPYFILE_EXCL))
       kinds.set(rel, 'file')
+      sizes.set(rel, size)
       tree.files.push(rel)
       await reader.skip(padded)
     } else {
