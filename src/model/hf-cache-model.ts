@@ -1,6 +1,6 @@
 // hf: models in the runner's Hugging Face cache, the store of record for them: a model already there, whoever put
 // it there, is used in place once its bytes are verified against the sha256 it must have (`verify: quick` trusts a
-// blob whose size, inode and mtime were recorded when it was last hashed, as for a stored entry); a model that is
+// blob whose identity, ctime included, was recorded when it was last hashed, as for a stored entry); a model that is
 // not is downloaded into it in its layout, so that huggingface_hub, `hf download` and `llama-server -hf` find it
 // later. A model in cache-dir's own store (from before, or restored from the GitHub Actions cache) is hard-linked
 // in rather than fetched again. The action replaces a file of another tool only when its bytes are wrong, and says
@@ -184,6 +184,8 @@ async function linkFromStore(cache: HfCache, store: ModelStore, model: HubModel,
     await store.recordLocalDigest(blob, part.digest)
     snapshots.push(await cache.linkSnapshot(model.repo, model.commit, part.file, part.digest))
   }
+  // The new links changed the stored files' ctime: recorded, so that the next quick verify need not hash them.
+  await store.recordRelinked(stored.digest)
   core.info(`${model.id} was in ${store.root}: hard-linked into the Hugging Face cache, not downloaded`)
   return { cache, writable: true, snapshots }
 }

@@ -111,6 +111,9 @@ describe('hf: models in the Hugging Face cache', () => {
     expect(linked.stdout).toContain('hard-linked into the Hugging Face cache, not downloaded')
     // One file on disk under two names.
     expect(statSync(blobOf(hubCache(dirs), m)).ino).toBe(statSync(stored.outputs['model-path'] as string).ino)
+    // The link changed the stored file's ctime: its record in cache-dir follows, so quick need not hash it again.
+    const catalog = JSON.parse(readFileSync(path.join(dirs.toolCache, 'setup-llama-server', 'models', 'catalog.json'), 'utf8'))
+    expect(catalog.entries[`sha256-${m.hex}`].parts[0].ctime_ns).toBe(String(statSync(stored.outputs['model-path'] as string, { bigint: true }).ctimeNs))
     expect(blobGets(m)).toHaveLength(1)
   })
 })
@@ -178,7 +181,7 @@ describe('a model already in the cache, whoever put it there', () => {
     expect(readFileSync(blobOf(hubCache(dirs), m)).equals(m.body)).toBe(true)
   })
 
-  it('verify: full catches a blob changed in place after it was verified; quick trusts its size, inode and mtime', async () => {
+  it('verify: quick catches a blob changed in place or swapped, its size, inode and mtime kept (its ctime tells)', async () => {
     const m = newModelRepo()
     const dirs = newJobDirs()
     expect((await fetchModel(dirs, { model: m.ref })).errors).toEqual([])
@@ -191,13 +194,19 @@ describe('a model already in the cache, whoever put it there', () => {
     flipped[flipped.length - 1] = (flipped[flipped.length - 1] as number) ^ 0xff
     writeFileSync(blob, flipped)
     utimesSync(blob, 1_700_000_000, 1_700_000_000)
-    expect(statSync(blob).ino).toBe(ino)
+    expect(statSync(blob)).toMatchObject({ ino, size: m.body.length, mtimeMs: 1_700_000_000_000 })
     const quick = await fetchModel(dirs, { model: m.ref })
-    expect(quick.outputs['model-cache-hit']).toBe('true')
-    const full = await fetchModel(dirs, { model: m.ref, verify: 'full' })
-    expect(full.errors).toEqual([])
-    expect(full.outputs['model-cache-hit']).toBe('false')
-    expect(warnings(full)[0]).toMatch(/not the sha256:.* it must have; it is not used\. The action downloads the model again and replaces that file$/)
+    expect(quick.errors).toEqual([])
+    expect(quick.outputs['model-cache-hit']).toBe('false')
+    expect(warnings(quick)[0]).toMatch(/not the sha256:.* it must have; it is not used\. The action downloads the model again and replaces that file$/)
+    expect(readFileSync(blob).equals(m.body)).toBe(true)
+    // Unlinked and written again with other bytes of the same size and the mtime put back (the inode may come back).
+    const { mtimeMs } = statSync(blob)
+    rmSync(blob)
+    writeFileSync(blob, flipped)
+    utimesSync(blob, mtimeMs / 1000, mtimeMs / 1000)
+    const swapped = await fetchModel(dirs, { model: m.ref })
+    expect(swapped.outputs['model-cache-hit']).toBe('false')
     expect(readFileSync(blob).equals(m.body)).toBe(true)
   })
 })
