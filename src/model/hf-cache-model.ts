@@ -173,14 +173,18 @@ async function linkFromStore(cache: HfCache, store: ModelStore, model: HubModel,
     const file = stored.parts[i] as string
     if (i > 0 && (await store.localDigest(file, verify)) !== part.digest) return undefined
     const temp = await cache.blobTemp(model.repo, part.digest)
-    try {
-      await fs.link(file, temp)
-    } catch (error) {
-      core.info(`${model.id} is in ${store.root}, which cannot be hard-linked into ${cache.root} (${(error as NodeJS.ErrnoException).code ?? error}); it is downloaded into the Hugging Face cache instead`)
-      return undefined
-    }
     const blob = cache.blobPath(model.repo, part.digest)
-    await fs.rename(temp, blob)
+    try {
+      try {
+        await fs.link(file, temp.file)
+      } catch (error) {
+        core.info(`${model.id} is in ${store.root}, which cannot be hard-linked into ${cache.root} (${(error as NodeJS.ErrnoException).code ?? error}); it is downloaded into the Hugging Face cache instead`)
+        return undefined
+      }
+      await fs.rename(temp.file, blob)
+    } finally {
+      await temp.release()
+    }
     await store.recordLocalDigest(blob, part.digest)
     snapshots.push(await cache.linkSnapshot(model.repo, model.commit, part.file, part.digest))
   }
@@ -195,9 +199,10 @@ async function downloadInto(cache: HfCache, store: ModelStore, model: HubModel, 
   const known = model.parts.reduce((sum, p) => sum + (p.size ?? 0), 0)
   const snapshots: string[] = []
   for (const [i, part] of model.parts.entries()) {
-    const dest = await cache.blobTemp(model.repo, part.digest)
-    if (i === 0 && known > 0) await ensureFreeSpace(path.dirname(dest), known, model.id)
+    const temp = await cache.blobTemp(model.repo, part.digest)
+    const dest = temp.file
     try {
+      if (i === 0 && known > 0) await ensureFreeSpace(path.dirname(dest), known, model.id)
       await downloadModelFile({
         url: part.url,
         credential: settings.credential,
@@ -218,6 +223,8 @@ async function downloadInto(cache: HfCache, store: ModelStore, model: HubModel, 
     } catch (error) {
       await fs.rm(dest, { force: true })
       throw error
+    } finally {
+      await temp.release()
     }
     snapshots.push(await cache.linkSnapshot(model.repo, model.commit, part.file, part.digest))
   }

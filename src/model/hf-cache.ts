@@ -3,15 +3,15 @@
 //   <root>/models--<owner>--<repo>/blobs/<sha256>               the bytes of an LFS file, named by their sha256
 //   <root>/models--<owner>--<repo>/snapshots/<commit>/<path>    a relative link to ../../blobs/<sha256>
 //   <root>/.locks/models--<owner>--<repo>/<sha256>.lock         flock(2)ed by whoever downloads that blob
+// and, of this action, blobs/<sha256>.<host>-<pid>-<random>.incomplete with its lock in .locks/ (hf-blob-temp.ts).
 // Other tools write here, so everything read is hostile until checked: directories from the repository folder
 // down must be real ones (a link could lead out of the cache), a snapshot entry must link to a blob of this
 // repository whose name is a sha256 (the bytes are verified against it by the caller), refs must hold a commit.
 // Writes go to a temporary name of this process, then rename: a reader never sees half a file or link.
-import { randomBytes } from 'node:crypto'
 import { promises as fs } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { childPath, plainFileName, realDirIn } from '../util/safe-path.js'
+import { newBlobTemp, removeDeadTemps, uniqueSuffix, type BlobTemp } from './hf-blob-temp.js'
 
 export interface HfRepo {
   owner: string
@@ -102,16 +102,14 @@ export class HfCache {
   }
 
   /**
-   * A new temporary file name in blobs/ (its own per writer: never one shared `.incomplete`), its directory made.
-   * Temporary files that this action's jobs on this host left when they were killed go first; nothing else there.
+   * A new temporary file in blobs/ (its own per writer: never one shared `.incomplete`), locked as hf-blob-temp.ts
+   * says until `release`. Temporary files of this action's jobs that are gone go first; nothing else there.
    */
-  async blobTemp(r: HfRepo, digest: string): Promise<string> {
+  async blobTemp(r: HfRepo, digest: string): Promise<BlobTemp> {
     const blobs = await realDirIn(this.root, this.folder(r), 'blobs')
-    for (const name of await fs.readdir(blobs)) {
-      const m = OUR_TEMP.exec(name)
-      if (m?.[1] === hostTag() && !processLives(Number(m[2]))) await fs.rm(path.join(blobs, name), { force: true })
-    }
-    return path.join(blobs, `${blobName(digest)}.${uniqueSuffix()}.incomplete`)
+    const locks = await realDirIn(this.root, '.locks', this.folder(r))
+    await removeDeadTemps(blobs, locks)
+    return await newBlobTemp(blobs, locks, blobName(digest))
   }
 
   /** The lock file that huggingface_hub and this action take before downloading `digest`; its directory made. */
@@ -150,27 +148,6 @@ function blobName(digest: string): string {
   const hex = digest.replace(/^sha256:/, '')
   if (!SHA256.test(hex)) throw new Error(`not a sha256: ${digest}`)
   return hex
-}
-
-/** `<sha256>.<host>-<pid>-<random>.incomplete`: a download of this action in progress (or left by a killed job). */
-const OUR_TEMP = /^[0-9a-f]{64}\.([A-Za-z0-9_]{1,40})-(\d+)-[0-9a-f]{8}\.incomplete$/
-
-function hostTag(): string {
-  return os.hostname().replace(/[^A-Za-z0-9_]/g, '_').slice(0, 40)
-}
-
-function uniqueSuffix(): string {
-  return `${hostTag()}-${process.pid}-${randomBytes(4).toString('hex')}`
-}
-
-/** True when a process of that pid runs on this host (or cannot be signalled by this user: then it is kept). */
-function processLives(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH'
-  }
 }
 
 async function renameOrRemove(temp: string, target: string): Promise<void> {

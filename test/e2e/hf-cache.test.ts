@@ -71,8 +71,8 @@ describe('hf: models in the Hugging Face cache', () => {
     expect(readlinkSync(snapshotOf(root, m))).toBe(`../../blobs/${m.hex}`)
     expect(readFileSync(blobOf(root, m)).equals(m.body)).toBe(true)
     expect(readFileSync(path.join(repoDir(root, m), 'refs', 'main'), 'utf8')).toBe(m.commit)
-    expect(existsSync(path.join(root, '.locks', `models--${m.owner}--${m.repo}`, `${m.hex}.lock`))).toBe(true)
-    // Nothing else in blobs/ (no temporary file left), and no second copy in cache-dir.
+    // Nothing else in blobs/ or .locks/ (no temporary file, nor its lock, left), and no second copy in cache-dir.
+    expect(readdirSync(path.join(root, '.locks', `models--${m.owner}--${m.repo}`))).toEqual([`${m.hex}.lock`])
     expect(readdirSync(path.join(repoDir(root, m), 'blobs'))).toEqual([m.hex])
     expect(storeEntries(dirs)).toEqual([])
 
@@ -301,20 +301,31 @@ describe('the token and the lock, as huggingface_hub keeps them', () => {
     hub().blobFaults.push({ kind: 'slow', bytesPerSecond: 512 * 1024 })
     const dirs = newJobDirs()
     const blobs = path.join(repoDir(hubCache(dirs), m), 'blobs')
+    const locks = path.join(hubCache(dirs), '.locks', `models--${m.owner}--${m.repo}`)
     // Another tool's download in progress, by huggingface_hub's name for it: not the action's to remove.
     mkdirSync(blobs, { recursive: true })
     writeFileSync(path.join(blobs, `${'c'.repeat(64)}.incomplete`), 'partial')
+    // Temporary files of this action without a lock file (an older version's): gone only once unwritten for a day.
+    const fresh = `${'d'.repeat(64)}.otherhost-123-0123abcd.incomplete`
+    const old = `${'e'.repeat(64)}.otherhost-456-4567cdef.incomplete`
+    writeFileSync(path.join(blobs, fresh), 'partial')
+    writeFileSync(path.join(blobs, old), 'partial')
+    utimesSync(path.join(blobs, old), new Date(Date.now() - 25 * 3600_000), new Date(Date.now() - 25 * 3600_000))
     const killed = await runMain({
       dirs,
       inputs: { model: m.ref, 'hf-endpoint': hub().endpoint, 'llama-server-path': fakeServer, start: 'false' },
       cancel: { when: /tiny-Q8_0\.gguf: .* \(\d+%\)/, signal: 'SIGKILL' },
     })
     expect(killed.signal).toBe('SIGKILL')
-    expect(readdirSync(blobs).sort()).toEqual([expect.stringMatching(new RegExp(`^${m.hex}\\.\\w+-\\d+-[0-9a-f]{8}\\.incomplete$`)), `${'c'.repeat(64)}.incomplete`].sort())
+    const temp = readdirSync(blobs).find((name) => name.startsWith(`${m.hex}.`)) as string
+    expect(temp).toMatch(new RegExp(`^${m.hex}\\.\\w+-\\d+-[0-9a-f]{8}\\.incomplete$`))
+    // Its lock, which the kernel released with the job.
+    expect(readdirSync(locks).sort()).toEqual([`${m.hex}.lock`, `${temp}.lock`].sort())
     expect(existsSync(snapshotOf(hubCache(dirs), m))).toBe(false)
     const next = await fetchModel(dirs, { model: m.ref })
     expect(next.errors).toEqual([])
-    expect(readdirSync(blobs).sort()).toEqual([m.hex, `${'c'.repeat(64)}.incomplete`].sort())
+    expect(readdirSync(blobs).sort()).toEqual([m.hex, `${'c'.repeat(64)}.incomplete`, fresh].sort())
+    expect(readdirSync(locks)).toEqual([`${m.hex}.lock`])
   })
 
   it('two jobs fetching one model into one cache at once download it once', async () => {
