@@ -17,6 +17,7 @@ import type { HfCacheLocation } from './hf-paths.js'
 import { downloadModelFile } from './parallel-download.js'
 import type { ProvisionedModel } from './provisioned.js'
 import type { ModelStore } from './store.js'
+import { CacheLayoutError } from '../util/safe-path.js'
 
 export interface HubPart {
   /** Path in the repository. */
@@ -131,8 +132,8 @@ async function findInCaches(location: HfCacheLocation, store: ModelStore, model:
 async function findPart(cache: HfCache, store: ModelStore, model: HubModel, part: HubPart, verify: 'quick' | 'full', bad: Set<string>, writable: boolean): Promise<string | undefined> {
   const got = await cache.lookup(model.repo, model.commit, part.file)
   if (got?.kind === 'unusable') {
-    warnOnce(bad, got.snapshot, `${got.snapshot} in the Hugging Face cache is not used: ${got.why}${writable ? '. The action puts a link of its own in its place' : ''}`)
-    if (!writable) return undefined
+    warnOnce(bad, got.snapshot, `${got.snapshot} in the Hugging Face cache is not used: ${got.why}${writable && got.replaceable ? '. The action puts a link of its own in its place' : ''}`)
+    if (!writable || !got.replaceable) return undefined
   }
   if (got?.kind === 'found' && got.digest !== undefined && got.digest !== part.digest) {
     warnOnce(bad, got.snapshot, `${got.snapshot} in the Hugging Face cache links to ${got.digest}, but the Hub says ${model.id} has ${part.digest}; it is not used${writable ? ' and the action links it to the right blob' : ''}`)
@@ -173,7 +174,6 @@ async function linkFromStore(cache: HfCache, store: ModelStore, model: HubModel,
     const file = stored.parts[i] as string
     if (i > 0 && (await store.localDigest(file, verify)) !== part.digest) return undefined
     const temp = await cache.blobTemp(model.repo, part.digest)
-    const blob = cache.blobPath(model.repo, part.digest)
     try {
       try {
         await fs.link(file, temp.file)
@@ -181,11 +181,10 @@ async function linkFromStore(cache: HfCache, store: ModelStore, model: HubModel,
         core.info(`${model.id} is in ${store.root}, which cannot be hard-linked into ${cache.root} (${(error as NodeJS.ErrnoException).code ?? error}); it is downloaded into the Hugging Face cache instead`)
         return undefined
       }
-      await fs.rename(temp.file, blob)
+      await store.recordLocalDigest(await cache.installBlob(model.repo, temp.file, part.digest), part.digest)
     } finally {
       await temp.release()
     }
-    await store.recordLocalDigest(blob, part.digest)
     snapshots.push(await cache.linkSnapshot(model.repo, model.commit, part.file, part.digest))
   }
   // The new links changed the stored files' ctime: recorded, so that the next quick verify need not hash them.
@@ -197,6 +196,11 @@ async function linkFromStore(cache: HfCache, store: ModelStore, model: HubModel,
 /** Every part downloaded into the cache: each to its own temporary blob, verified, renamed, linked. */
 async function downloadInto(cache: HfCache, store: ModelStore, model: HubModel, settings: FetchSettings, bad: Set<string>): Promise<Found> {
   const known = model.parts.reduce((sum, p) => sum + (p.size ?? 0), 0)
+  // A directory where a blob or link must go is found before the download, not after it.
+  for (const part of model.parts) {
+    const obstacle = await cache.obstacle(model.repo, model.commit, part.file, part.digest)
+    if (obstacle) throw new CacheLayoutError(obstacle)
+  }
   const snapshots: string[] = []
   for (const [i, part] of model.parts.entries()) {
     const temp = await cache.blobTemp(model.repo, part.digest)
@@ -218,8 +222,7 @@ async function downloadInto(cache: HfCache, store: ModelStore, model: HubModel, 
       else await checkGgufMagic(dest)
       const blob = cache.blobPath(model.repo, part.digest)
       if (bad.has(blob)) core.warning(`Replaced ${blob} in the Hugging Face cache, whose bytes did not match its name, with a verified download`)
-      await fs.rename(dest, blob)
-      await store.recordLocalDigest(blob, part.digest)
+      await store.recordLocalDigest(await cache.installBlob(model.repo, dest, part.digest), part.digest)
     } catch (error) {
       await fs.rm(dest, { force: true })
       throw error

@@ -7,10 +7,12 @@
 // Other tools write here, so everything read is hostile until checked: directories from the repository folder
 // down must be real ones (a link could lead out of the cache), a snapshot entry must link to a blob of this
 // repository whose name is a sha256 (the bytes are verified against it by the caller), refs must hold a commit.
-// Writes go to a temporary name of this process, then rename: a reader never sees half a file or link.
+// Writes go to a temporary name of this process, then rename: a reader never sees half a file or link. A directory
+// where a file or link must go is never removed (it may be another tool's): the cache cannot be used then.
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
-import { childPath, plainFileName, realDirIn } from '../util/safe-path.js'
+import { Input } from '../constants.js'
+import { CacheLayoutError, childPath, plainFileName, realDirIn } from '../util/safe-path.js'
 import { newBlobTemp, removeDeadTemps, uniqueSuffix, type BlobTemp } from './hf-blob-temp.js'
 
 export interface HfRepo {
@@ -24,8 +26,8 @@ export type CachedFile =
   | { kind: 'found'; snapshot: string; blob: string; digest: string | undefined }
   /** A link to a blob named by a sha256 that is missing: the download can repair it. */
   | { kind: 'broken'; snapshot: string; digest: string }
-  /** Something that must not be used; `why` says what. */
-  | { kind: 'unusable'; snapshot: string; why: string }
+  /** Something that must not be used; `why` says what; `replaceable` when a rename can put a link in its place. */
+  | { kind: 'unusable'; snapshot: string; why: string; replaceable: boolean }
 
 const SHA256 = /^[0-9a-f]{64}$/
 const COMMIT = /^[0-9a-f]{40}$/
@@ -71,21 +73,21 @@ export class HfCache {
     const repoDir = this.repoDir(r)
     const dir = await existingRealDir(this.root, this.folder(r), 'snapshots', commit, ...segments.slice(0, -1))
     const snapshot = path.join(repoDir, 'snapshots', commit, ...segments)
-    if (dir === null) return { kind: 'unusable', snapshot, why: 'a directory on its way is a link or not a directory' }
+    if (dir === null) return { kind: 'unusable', snapshot, why: 'a directory on its way is a link or not a directory', replaceable: false }
     if (dir === undefined) return undefined
     const stat = await fs.lstat(snapshot).catch(() => undefined)
     if (!stat) return undefined
     if (stat.isFile()) return { kind: 'found', snapshot, blob: snapshot, digest: undefined }
-    if (!stat.isSymbolicLink()) return { kind: 'unusable', snapshot, why: 'it is neither a link nor a file' }
+    if (!stat.isSymbolicLink()) return { kind: 'unusable', snapshot, why: `it is ${stat.isDirectory() ? 'a directory' : 'neither a link nor a file'}`, replaceable: !stat.isDirectory() }
     const target = path.resolve(dir, await fs.readlink(snapshot))
     const blobs = path.join(repoDir, 'blobs')
     const name = path.basename(target)
-    if (path.dirname(target) !== blobs) return { kind: 'unusable', snapshot, why: `it links to ${target}, outside ${blobs}` }
-    if (!SHA256.test(name)) return { kind: 'unusable', snapshot, why: `it links to a blob whose name (${name.slice(0, 80)}) is not a sha256, which the action could verify` }
-    if ((await existingRealDir(this.root, this.folder(r), 'blobs')) !== blobs) return { kind: 'unusable', snapshot, why: `${blobs} is a link or not a directory` }
+    if (path.dirname(target) !== blobs) return { kind: 'unusable', snapshot, why: `it links to ${target}, outside ${blobs}`, replaceable: true }
+    if (!SHA256.test(name)) return { kind: 'unusable', snapshot, why: `it links to a blob whose name (${name.slice(0, 80)}) is not a sha256, which the action could verify`, replaceable: true }
+    if ((await existingRealDir(this.root, this.folder(r), 'blobs')) !== blobs) return { kind: 'unusable', snapshot, why: `${blobs} is a link or not a directory`, replaceable: false }
     const blob = await fs.lstat(target).catch(() => undefined)
     if (!blob) return { kind: 'broken', snapshot, digest: `sha256:${name}` }
-    if (!blob.isFile()) return { kind: 'unusable', snapshot, why: `its blob ${target} is a link or not a regular file` }
+    if (!blob.isFile()) return { kind: 'unusable', snapshot, why: `its blob ${target} is a link or not a regular file`, replaceable: !blob.isDirectory() }
     return { kind: 'found', snapshot, blob: target, digest: `sha256:${name}` }
   }
 
@@ -110,6 +112,27 @@ export class HfCache {
     const locks = await realDirIn(this.root, '.locks', this.folder(r))
     await removeDeadTemps(blobs, locks)
     return await newBlobTemp(blobs, locks, blobName(digest))
+  }
+
+  /**
+   * What stands in the way of putting blob `digest` and the snapshot link of `file` in place: a directory where
+   * either must go, or a link or file where a directory must be. Undefined when nothing does.
+   */
+  async obstacle(r: HfRepo, commit: string, file: string, digest: string): Promise<string | undefined> {
+    const segments = file.split('/')
+    const snapshot = path.join(this.repoDir(r), 'snapshots', commit, ...segments)
+    if ((await existingRealDir(this.root, this.folder(r), 'snapshots', commit, ...segments.slice(0, -1))) === null) return `a directory on the way to ${snapshot} is a link or not a directory`
+    for (const p of [this.blobPath(r, digest), snapshot]) {
+      if ((await fs.lstat(p).catch(() => undefined))?.isDirectory()) return directoryInTheWay(p)
+    }
+    return undefined
+  }
+
+  /** Renames the verified temporary file `temp` into place as blobs/<sha256>; `temp` is removed when that fails. */
+  async installBlob(r: HfRepo, temp: string, digest: string): Promise<string> {
+    const blob = this.blobPath(r, digest)
+    await renameOrRemove(temp, blob)
+    return blob
   }
 
   /** The lock file that huggingface_hub and this action take before downloading `digest`; its directory made. */
@@ -150,11 +173,18 @@ function blobName(digest: string): string {
   return hex
 }
 
+function directoryInTheWay(p: string): string {
+  return `${p} is a directory, which the action does not remove (it may be another tool's); remove it, or set ${Input.HfCache}: false`
+}
+
+/** `temp` renamed to `target`; when that fails `temp` is removed, and a directory at `target` is a CacheLayoutError. */
 async function renameOrRemove(temp: string, target: string): Promise<void> {
   try {
     await fs.rename(temp, target)
   } catch (error) {
     await fs.rm(temp, { force: true })
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') throw new CacheLayoutError(directoryInTheWay(target))
     throw error
   }
 }

@@ -258,6 +258,44 @@ describe('hostile caches', () => {
   })
 })
 
+describe('what the action cannot replace: a directory where a link or a blob must go', () => {
+  it('at the snapshot path: found before the download, the model goes to cache-dir, the directory stays', async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    const snapshot = snapshotOf(hubCache(dirs), m)
+    mkdirSync(snapshot, { recursive: true })
+    writeFileSync(path.join(snapshot, 'notes.txt'), 'precious\n')
+    const run = await fetchModel(dirs, { model: m.ref })
+    expect(run.errors).toEqual([])
+    expect(run.outputs['model-path']?.startsWith(dirs.toolCache)).toBe(true)
+    expect(warnings(run)).toEqual([
+      `${snapshot} in the Hugging Face cache is not used: it is a directory`,
+      `The Hugging Face cache at ${hubCache(dirs)} cannot be used (${snapshot} is a directory, which the action does not remove (it may be another tool's); remove it, or set hf-cache: false); hf:${m.id}@${m.commit}/${m.file} is kept in cache-dir instead`,
+    ])
+    // Downloaded once (into cache-dir), not into the Hugging Face cache first.
+    expect(blobGets(m)).toHaveLength(1)
+    expect(readdirSync(snapshot)).toEqual(['notes.txt'])
+    expect(existsSync(path.join(repoDir(hubCache(dirs), m), 'blobs')) ? readdirSync(path.join(repoDir(hubCache(dirs), m), 'blobs')) : []).toEqual([])
+  })
+
+  it('at the blob path, with the model in cache-dir: the hard link made for it is removed, and cache-dir serves it', async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    expect((await fetchModel(dirs, { model: m.ref, 'hf-cache': 'false' })).errors).toEqual([])
+    mkdirSync(blobOf(hubCache(dirs), m), { recursive: true })
+    const run = await fetchModel(dirs, { model: m.ref })
+    expect(run.errors).toEqual([])
+    expect(run.outputs).toMatchObject({ 'model-cache-hit': 'true' })
+    expect(run.outputs['model-path']?.startsWith(dirs.toolCache)).toBe(true)
+    expect(warnings(run)).toEqual([expect.stringContaining(`cannot be used (${blobOf(hubCache(dirs), m)} is a directory, which the action does not remove`)])
+    expect(blobGets(m)).toHaveLength(1)
+    // No temporary file (a hard link to the stored model) nor its lock left behind.
+    expect(readdirSync(path.join(repoDir(hubCache(dirs), m), 'blobs'))).toEqual([m.hex])
+    expect(readdirSync(blobOf(hubCache(dirs), m))).toEqual([])
+    expect(readdirSync(path.join(hubCache(dirs), '.locks', `models--${m.owner}--${m.repo}`))).toEqual([`${m.hex}.lock`])
+  })
+})
+
 describe('the token and the lock, as huggingface_hub keeps them', () => {
   it('the token comes from HF_HOME/token, else HF_TOKEN_PATH, and is masked', async () => {
     const m = newModelRepo()
