@@ -59,16 +59,16 @@ interface Found {
 export async function provisionThroughHfCache(location: HfCacheLocation, store: ModelStore, model: HubModel, settings: FetchSettings): Promise<ProvisionedModel> {
   const cache = new HfCache(location.root)
   const bad = new Set<string>()
-  const found = await findInCaches(location, store, model, settings.verify, bad)
+  const { found } = await findInCaches(location, store, model, settings.verify, bad)
   const digest = (model.parts[0] as HubPart).digest
   if (found) return await inPlace(found, model, digest, true)
   return await withHfCacheLock(await cache.lockFile(model.repo, digest), model.id, async () => {
     // Another process may have put it there while this one waited for the lock.
     const meanwhile = await findInCaches(location, store, model, settings.verify, bad)
-    if (meanwhile) return await inPlace(meanwhile, model, digest, true)
+    if (meanwhile.found) return await inPlace(meanwhile.found, model, digest, true)
     const linked = await linkFromStore(cache, store, model, settings.verify)
     if (linked) return await inPlace(linked, model, digest, true)
-    return await inPlace(await downloadInto(cache, store, model, settings, bad), model, digest, false)
+    return await inPlace(await downloadInto(cache, store, model, settings, bad, meanwhile.have), model, digest, false)
   })
 }
 
@@ -114,19 +114,26 @@ async function inPlace(found: Found, model: HubIdentity, digest: string, cacheHi
   return { id: model.id, path: first, parts: found.snapshots, digest, sizeBytes, gguf: await readGgufInfo(first), cacheHit, stored: true }
 }
 
-/** Every part in one of the caches with the right bytes; in the cache the action writes, a blob without its link is linked. */
-async function findInCaches(location: HfCacheLocation, store: ModelStore, model: HubModel, verify: 'quick' | 'full', bad: Set<string>): Promise<Found | undefined> {
+/**
+ * Every part in one of the caches with the right bytes (`found`); else, in `have`, the snapshots of the parts that
+ * the cache the action writes has (undefined for the others), so that only the rest is downloaded. In that cache a
+ * blob without its link is linked.
+ */
+async function findInCaches(location: HfCacheLocation, store: ModelStore, model: HubModel, verify: 'quick' | 'full', bad: Set<string>): Promise<{ found?: Found; have: (string | undefined)[] }> {
+  let have: (string | undefined)[] = []
   for (const [i, root] of [location.root, ...location.alsoLookIn].entries()) {
     const cache = new HfCache(root)
-    const snapshots: string[] = []
+    const snapshots: (string | undefined)[] = []
     for (const part of model.parts) {
       const snapshot = await findPart(cache, store, model, part, verify, bad, i === 0)
-      if (!snapshot) break
       snapshots.push(snapshot)
+      // From a cache the action does not write, a model is used whole or not at all.
+      if (!snapshot && i > 0) break
     }
-    if (snapshots.length === model.parts.length) return { cache, writable: i === 0, snapshots }
+    if (snapshots.length === model.parts.length && snapshots.every((s) => s !== undefined)) return { found: { cache, writable: i === 0, snapshots: snapshots as string[] }, have }
+    if (i === 0) have = snapshots
   }
-  return undefined
+  return { have }
 }
 
 async function findPart(cache: HfCache, store: ModelStore, model: HubModel, part: HubPart, verify: 'quick' | 'full', bad: Set<string>, writable: boolean): Promise<string | undefined> {
@@ -193,20 +200,27 @@ async function linkFromStore(cache: HfCache, store: ModelStore, model: HubModel,
   return { cache, writable: true, snapshots }
 }
 
-/** Every part downloaded into the cache: each to its own temporary blob, verified, renamed, linked. */
-async function downloadInto(cache: HfCache, store: ModelStore, model: HubModel, settings: FetchSettings, bad: Set<string>): Promise<Found> {
-  const known = model.parts.reduce((sum, p) => sum + (p.size ?? 0), 0)
+/**
+ * The parts the cache lacks (`have` holds the snapshots of those it has, verified) downloaded into it: each to its
+ * own temporary blob, verified, renamed, linked.
+ */
+async function downloadInto(cache: HfCache, store: ModelStore, model: HubModel, settings: FetchSettings, bad: Set<string>, have: (string | undefined)[]): Promise<Found> {
+  const missing = model.parts.flatMap((part, i) => (have[i] ? [] : [{ part, i }]))
+  if (missing.length < model.parts.length) {
+    core.info(`${model.parts.length - missing.length} of the ${model.parts.length} parts of ${model.id} are in the Hugging Face cache, verified; downloading the other ${missing.length}`)
+  }
   // A directory where a blob or link must go is found before the download, not after it.
-  for (const part of model.parts) {
+  for (const { part } of missing) {
     const obstacle = await cache.obstacle(model.repo, model.commit, part.file, part.digest)
     if (obstacle) throw new CacheLayoutError(obstacle)
   }
-  const snapshots: string[] = []
-  for (const [i, part] of model.parts.entries()) {
+  const needed = missing.reduce((sum, { part }) => sum + (part.size ?? 0), 0)
+  const snapshots = [...have]
+  for (const [n, { part, i }] of missing.entries()) {
     const temp = await cache.blobTemp(model.repo, part.digest)
     const dest = temp.file
     try {
-      if (i === 0 && known > 0) await ensureFreeSpace(path.dirname(dest), known, model.id)
+      if (n === 0 && needed > 0) await ensureFreeSpace(path.dirname(dest), needed, model.id)
       await downloadModelFile({
         url: part.url,
         credential: settings.credential,
@@ -229,7 +243,7 @@ async function downloadInto(cache: HfCache, store: ModelStore, model: HubModel, 
     } finally {
       await temp.release()
     }
-    snapshots.push(await cache.linkSnapshot(model.repo, model.commit, part.file, part.digest))
+    snapshots[i] = await cache.linkSnapshot(model.repo, model.commit, part.file, part.digest)
   }
-  return { cache, writable: true, snapshots }
+  return { cache, writable: true, snapshots: snapshots as string[] }
 }

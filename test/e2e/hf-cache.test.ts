@@ -296,6 +296,29 @@ describe('what the action cannot replace: a directory where a link or a blob mus
   })
 })
 
+describe('a split model', () => {
+  it('with one part missing from the cache: only that part is downloaded; the others are verified and kept', async () => {
+    const owner = 'org'
+    const repo = `split-${++repoCount}`
+    const names = [1, 2, 3].map((i) => `model-0000${i}-of-00003.gguf`)
+    const bodies = names.map(() => ggufWithPayload(32 * 1024))
+    const commit = hub().addRepo(`${owner}/${repo}`, Object.fromEntries(names.map((n, i) => [n, bodies[i] as Buffer])))
+    const hexes = bodies.map((b) => sha256(b))
+    const dirs = newJobDirs()
+    const ref = `hf:${owner}/${repo}/${names[0]}`
+    expect((await fetchModel(dirs, { model: ref })).errors).toEqual([])
+    const blobs = path.join(hubCache(dirs), `models--${owner}--${repo}`, 'blobs')
+    rmSync(path.join(blobs, hexes[1] as string))
+    const gets = (hex: string) => hub().blobGets().filter((r) => r.path.startsWith(`/blobs/${hex}`)).length
+    const run = await fetchModel(dirs, { model: ref })
+    expect(run.errors).toEqual([])
+    expect(run.stdout).toContain(`2 of the 3 parts of hf:${owner}/${repo}@${commit}/${names[0]} are in the Hugging Face cache, verified; downloading the other 1`)
+    expect(hexes.map(gets)).toEqual([1, 2, 1])
+    for (const [i, name] of names.entries()) expect(readFileSync(path.join(hubCache(dirs), `models--${owner}--${repo}`, 'snapshots', commit, name)).equals(bodies[i] as Buffer)).toBe(true)
+    expect(readdirSync(blobs).sort()).toEqual([...hexes].sort())
+  })
+})
+
 describe('the token and the lock, as huggingface_hub keeps them', () => {
   it('the token comes from HF_HOME/token, else HF_TOKEN_PATH, and is masked', async () => {
     const m = newModelRepo()
