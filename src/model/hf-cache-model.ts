@@ -62,7 +62,8 @@ export async function provisionThroughHfCache(location: HfCacheLocation, store: 
   const { found } = await findInCaches(location, store, model, settings.verify, bad)
   const digest = (model.parts[0] as HubPart).digest
   if (found) return await inPlace(found, model, digest, true)
-  return await withHfCacheLock(await cache.lockFile(model.repo, digest), model.id, async () => {
+  const lock = { file: await cache.lockFile(model.repo, digest), what: model.id, inProgress: () => cache.downloadsInProgress(model.repo, digest) }
+  return await withHfCacheLock(lock, async () => {
     // Another process may have put it there while this one waited for the lock.
     const meanwhile = await findInCaches(location, store, model, settings.verify, bad)
     if (meanwhile.found) return await inPlace(meanwhile.found, model, digest, true)

@@ -29,6 +29,13 @@ export type CachedFile =
   /** Something that must not be used; `why` says what; `replaceable` when a rename can put a link in its place. */
   | { kind: 'unusable'; snapshot: string; why: string; replaceable: boolean }
 
+/** A download of a blob in progress in blobs/, any tool's. */
+export interface InProgress {
+  name: string
+  size: number
+  mtimeMs: number
+}
+
 const SHA256 = /^[0-9a-f]{64}$/
 const COMMIT = /^[0-9a-f]{40}$/
 
@@ -133,6 +140,22 @@ export class HfCache {
     const blob = this.blobPath(r, digest)
     await renameOrRemove(temp, blob)
     return blob
+  }
+
+  /**
+   * Files in blobs/ named `<sha256>.<anything>`: downloads of that blob in progress, any tool's (huggingface_hub's
+   * `.incomplete`, llama.cpp's `.downloadInProgress`, this action's).
+   */
+  async downloadsInProgress(r: HfRepo, digest: string): Promise<InProgress[]> {
+    const blobs = await existingRealDir(this.root, this.folder(r), 'blobs')
+    if (!blobs) return []
+    const prefix = `${blobName(digest)}.`
+    const found: InProgress[] = []
+    for (const name of await fs.readdir(blobs).catch(() => [] as string[])) {
+      const stat = name.startsWith(prefix) ? await fs.lstat(path.join(blobs, name)).catch(() => undefined) : undefined
+      if (stat?.isFile()) found.push({ name, size: stat.size, mtimeMs: stat.mtimeMs })
+    }
+    return found
   }
 
   /** The lock file that huggingface_hub and this action take before downloading `digest`; its directory made. */

@@ -353,8 +353,39 @@ describe('the token and the lock, as huggingface_hub keeps them', () => {
     const run = await fetchModel(dirs, { model: m.ref })
     holder.kill()
     expect(run.errors).toEqual([])
-    expect(run.stdout).toContain(`Waiting for hf:${m.id}@${m.commit}/${m.file}: another process (huggingface_hub, llama.cpp or another job) holds ${lockFile}`)
+    // Who holds it: flock(1) itself here, which keeps the lock's descriptor open.
+    expect(run.stdout).toContain(`Waiting for hf:${m.id}@${m.commit}/${m.file}: pid ${holder.pid} (flock) (huggingface_hub, llama.cpp or another job) holds ${lockFile}`)
     expect(run.stdout).toMatch(/Got the Hugging Face cache's lock for .* after \d+\.\d s/)
+  })
+
+  it('does not wait behind a holder whose download has not been written for minutes: it fetches beside it', async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    const locks = path.join(hubCache(dirs), '.locks', `models--${m.owner}--${m.repo}`)
+    const blobs = path.join(repoDir(hubCache(dirs), m), 'blobs')
+    mkdirSync(locks, { recursive: true })
+    mkdirSync(blobs, { recursive: true })
+    const lockFile = path.join(locks, `${m.hex}.lock`)
+    // A hung huggingface_hub: it holds the lock, and its .incomplete was last written ten minutes ago.
+    const incomplete = path.join(blobs, `${m.hex}.incomplete`)
+    writeFileSync(incomplete, m.body.subarray(0, 1000))
+    const tenMinutesAgo = new Date(Date.now() - 600_000)
+    utimesSync(incomplete, tenMinutesAgo, tenMinutesAgo)
+    const holder = spawn('flock', ['--exclusive', lockFile, 'sleep', '600'], { stdio: 'ignore' })
+    try {
+      await new Promise((r) => setTimeout(r, 300))
+      const run = await fetchModel(dirs, { model: m.ref })
+      expect(run.errors).toEqual([])
+      expect(run.stdout).toMatch(
+        new RegExp(`^${lockFile} is held by pid ${holder.pid} \\(flock\\), but its download in blobs/: ${m.hex}\\.incomplete \\(1000 B, written 6\\d\\d\\.\\d s ago\\), not written for 6\\d\\d\\.\\d s: fetching hf:.* beside it$`, 'm'),
+      )
+      expect(readFileSync(blobOf(hubCache(dirs), m)).equals(m.body)).toBe(true)
+      // The other tool's file is not the action's to remove, and its holder still holds the lock.
+      expect(readdirSync(blobs).sort()).toEqual([m.hex, `${m.hex}.incomplete`].sort())
+      expect(holder.exitCode).toBe(null)
+    } finally {
+      holder.kill()
+    }
   })
 
   it('a job killed mid-download leaves a temporary file of its own, which the next download removes; nothing else goes', async () => {
