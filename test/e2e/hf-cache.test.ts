@@ -3,7 +3,7 @@
 // it is hostile: links that leave it, blobs whose bytes do not match their names. The servers are real
 // (test/support/hub-server.ts); the engine is the test double: these tests are about models. llama.cpp's own use of
 // the same cache is tested with the real llama-server in test/e2e/llama-cpp.test.ts.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, inject, it } from 'vitest'
@@ -334,11 +334,42 @@ describe('the token and the lock, as huggingface_hub keeps them', () => {
     // To the endpoint only, never to the host its redirect leads to.
     expect(blobGets(m).length).toBeGreaterThan(0)
     expect(blobGets(m).every((r) => r.authorization === undefined)).toBe(true)
+    // Through a link, as Kubernetes and Docker mount secrets.
     const other = path.join(dirs.root, 'elsewhere-token')
-    writeFileSync(other, 'hf_from_token_path')
+    writeFileSync(`${other}.data`, 'hf_from_token_path')
+    symlinkSync(`${other}.data`, other)
     const viaPath = await fetchModel(newJobDirs(), { model: m.ref }, { HF_TOKEN_PATH: other })
     expect(viaPath.errors).toEqual([])
     expect(viaPath.stdout.split('\n')[0]).toBe('::add-mask::hf_from_token_path')
+  })
+
+  it('the token file is opened for hf: models only, never waited on, and one that holds no token is a warning naming it', async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    const tokenFile = path.join(dirs.root, 'hf-home', 'token')
+    mkdirSync(path.dirname(tokenFile), { recursive: true })
+    // A FIFO: opening it for reading would wait for a writer that never comes.
+    execFileSync('mkfifo', [tokenFile])
+    writeFileSync(path.join(dirs.workspace, 'local.gguf'), ggufWithPayload(1024))
+    const local = await fetchModel(dirs, { model: 'local.gguf' })
+    expect(local.errors).toEqual([])
+    expect(warnings(local)).toEqual([])
+    const notice = (why: string) => `The Hugging Face token file ${tokenFile} is not used: ${why}; going on without a token`
+    const fifo = await fetchModel(dirs, { model: m.ref })
+    expect(fifo.errors).toEqual([])
+    expect(warnings(fifo)).toEqual([notice('it is not a regular file (a FIFO)')])
+    rmSync(tokenFile)
+    writeFileSync(tokenFile, 'hf_half of a token\n')
+    const spaced = await fetchModel(dirs, { model: m.ref })
+    expect(spaced.errors).toEqual([])
+    expect(warnings(spaced)).toEqual([notice('it does not hold a token: printable ASCII without spaces (the content is not shown)')])
+    expect(spaced.stdout).not.toContain('half of a token')
+    writeFileSync(tokenFile, 'x'.repeat(5000))
+    const huge = await fetchModel(dirs, { model: m.ref })
+    expect(huge.errors).toEqual([])
+    expect(warnings(huge)).toEqual([notice('it is 5000 bytes, more than the 4096 such a file can be')])
+    // None of them sent anything as a token.
+    expect(hub().requests.filter((r) => r.path.startsWith(`/${m.id}/`) && r.authorization !== undefined)).toEqual([])
   })
 
   it("waits while another process holds the cache's lock for the blob (huggingface_hub's flock), then goes on", async () => {
