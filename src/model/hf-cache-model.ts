@@ -17,6 +17,7 @@ import type { HfCacheLocation } from './hf-paths.js'
 import { downloadModelFile } from './parallel-download.js'
 import type { ProvisionedModel } from './provisioned.js'
 import type { ModelStore } from './store.js'
+import { Input } from '../constants.js'
 import { CacheLayoutError } from '../util/safe-path.js'
 
 export interface HubPart {
@@ -91,7 +92,7 @@ export async function findOffline(
       const got = await cache.lookup(repo, commit, file)
       // Offline the blob's name is all there is to check the bytes against: a plain file has none.
       if (got?.kind !== 'found' || !got.digest) break
-      if (!(await matches(store, got.blob, got.digest, verify, got.snapshot))) break
+      if (!(await matches(store, { cache, repo, file: got.blob }, got.digest, verify, got.snapshot))) break
       snapshots.push(got.snapshot)
       digest ??= got.digest
     }
@@ -146,25 +147,50 @@ async function findPart(cache: HfCache, store: ModelStore, model: HubModel, part
   if (got?.kind === 'found' && got.digest !== undefined && got.digest !== part.digest) {
     warnOnce(bad, got.snapshot, `${got.snapshot} in the Hugging Face cache links to ${got.digest}, but the Hub says ${model.id} has ${part.digest}; it is not used${writable ? ' and the action links it to the right blob' : ''}`)
   } else if (got?.kind === 'found') {
-    return (await matches(store, got.blob, part.digest, verify, got.snapshot, bad, writable)) ? got.snapshot : undefined
+    return (await matches(store, { cache, repo: model.repo, file: got.blob }, part.digest, verify, got.snapshot, bad, writable)) ? got.snapshot : undefined
   }
   // No usable link: the blob itself may be there (another revision's, or a broken link's target).
   if (!writable) return undefined
   const blob = await cache.existingBlob(model.repo, part.digest)
-  if (!blob || !(await matches(store, blob, part.digest, verify, blob, bad, true))) return undefined
+  if (!blob || !(await matches(store, { cache, repo: model.repo, file: blob }, part.digest, verify, blob, bad, true))) return undefined
   return await cache.linkSnapshot(model.repo, model.commit, part.file, part.digest)
 }
 
+/** A blob, and the cache and repository it is in. */
+interface BlobIn {
+  cache: HfCache
+  repo: HfRepo
+  file: string
+}
+
 /**
- * True when `file` has `digest` (with `quick`, by its recorded identity). A mismatch is a warning (once per file
- * in `seen`), which says whether the download replaces the file (only in the cache the action writes).
+ * True when `file` has `digest` (with `quick`, by its recorded identity, unless others can write there). A mismatch
+ * is a warning (once per file in `seen`), which says whether the download replaces the file (only in the cache the
+ * action writes).
  */
-async function matches(store: ModelStore, file: string, digest: string, verify: 'quick' | 'full', shown: string, seen = new Set<string>(), replaced = false): Promise<boolean> {
-  const got = await store.localDigest(file, verify)
+async function matches(store: ModelStore, blob: BlobIn, digest: string, verify: 'quick' | 'full', shown: string, seen = new Set<string>(), replaced = false): Promise<boolean> {
+  const file = blob.file
+  const got = await store.localDigest(file, verify === 'quick' && (await othersCanWrite(blob)) ? 'full' : verify)
   if (got === digest) return true
   const message = `${shown} in the Hugging Face cache has ${got}, not the ${digest} it must have; it is not used`
   warnOnce(seen, file, replaced ? `${message}. The action downloads the model again and replaces that file` : message)
   return false
+}
+
+/** The places this run has said are writable by others: each is said once. */
+const untrustedSaid = new Set<string>()
+
+/**
+ * Whether someone other than this user could have changed `blob.file` (a shared cache): then its recorded identity
+ * proves nothing and it is hashed on every use. Said once per place.
+ */
+async function othersCanWrite(blob: BlobIn): Promise<boolean> {
+  const untrusted = await blob.cache.untrusted(blob.repo, blob.file)
+  if (untrusted && !untrustedSaid.has(untrusted.path)) {
+    untrustedSaid.add(untrusted.path)
+    core.info(`${untrusted.path} in the Hugging Face cache is ${untrusted.why}: its blobs are hashed in full on every use, whatever '${Input.Verify}' says`)
+  }
+  return untrusted !== undefined
 }
 
 function warnOnce(seen: Set<string>, key: string, message: string): void {

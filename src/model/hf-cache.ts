@@ -98,6 +98,25 @@ export class HfCache {
     return { kind: 'found', snapshot, blob: target, digest: `sha256:${name}` }
   }
 
+  /**
+   * Why `blob` could have been changed by a user other than this one: the repository's folder, its blobs/,
+   * snapshots/ or refs/, or the blob itself is owned by another user, or writable by its group or by anyone (a
+   * directory with the sticky bit, whose files only their owners may replace, excepted). Undefined when none is.
+   */
+  async untrusted(r: HfRepo, blob: string): Promise<{ path: string; why: string } | undefined> {
+    const repoDir = this.repoDir(r)
+    const uid = process.geteuid?.()
+    for (const p of [repoDir, path.join(repoDir, 'blobs'), path.join(repoDir, 'snapshots'), path.join(repoDir, 'refs'), blob]) {
+      const stat = await fs.lstat(p).catch(() => undefined)
+      if (!stat) continue
+      if (uid !== undefined && stat.uid !== uid) return { path: p, why: `owned by uid ${stat.uid}, not by this job's ${uid}` }
+      if (stat.mode & 0o022 && !(stat.isDirectory() && stat.mode & 0o1000)) {
+        return { path: p, why: `writable by ${stat.mode & 0o002 ? 'anyone' : 'its group'} (mode ${(stat.mode & 0o7777).toString(8)})` }
+      }
+    }
+    return undefined
+  }
+
   /** blobs/<sha256> when it is a regular file, else undefined. */
   async existingBlob(r: HfRepo, digest: string): Promise<string | undefined> {
     if (!(await existingRealDir(this.root, this.folder(r), 'blobs'))) return undefined

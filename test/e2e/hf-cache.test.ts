@@ -4,7 +4,7 @@
 // (test/support/hub-server.ts); the engine is the test double: these tests are about models. llama.cpp's own use of
 // the same cache is tested with the real llama-server in test/e2e/llama-cpp.test.ts.
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { ggufWithPayload } from '../support/gguf-writer.js'
@@ -255,6 +255,69 @@ describe('hostile caches', () => {
     const offline = await fetchModel(dirs, { model: n.ref }, { HF_HUB_OFFLINE: '1' })
     expect(offline.exitCode).toBe(1)
     expect(lstatSync(blob).isSymbolicLink()).toBe(true)
+  })
+})
+
+describe('a cache that others can write', () => {
+  /** A two-part model fetched into the job's cache; `forge` records each blob's current identity with other bytes. */
+  async function sharedModel() {
+    const owner = 'org'
+    const repo = `shared-${++repoCount}`
+    const names = ['m-00001-of-00002.gguf', 'm-00002-of-00002.gguf']
+    const bodies = names.map(() => ggufWithPayload(32 * 1024))
+    hub().addRepo(`${owner}/${repo}`, Object.fromEntries(names.map((n, i) => [n, bodies[i] as Buffer])))
+    const dirs = newJobDirs()
+    const ref = `hf:${owner}/${repo}/${names[0]}`
+    expect((await fetchModel(dirs, { model: ref })).errors).toEqual([])
+    const blobsDir = path.join(hubCache(dirs), `models--${owner}--${repo}`, 'blobs')
+    const blobs = bodies.map((b) => path.join(blobsDir, sha256(b)))
+    const catalogFile = path.join(dirs.toolCache, 'setup-llama-server', 'models', 'catalog.json')
+    // What verify: quick believes: a record of the file as it is now. A hash is not fooled by it.
+    const forge = () => {
+      const catalog = JSON.parse(readFileSync(catalogFile, 'utf8'))
+      for (const blob of blobs) {
+        const stat = statSync(blob, { bigint: true })
+        catalog.local_files[blob] = { size: Number(stat.size), ino: Number(stat.ino), mtime_ms: Number(stat.mtimeNs / 1_000_000n), dev: Number(stat.dev), ctime_ns: String(stat.ctimeNs), digest: `sha256:${'0'.repeat(64)}` }
+      }
+      writeFileSync(catalogFile, JSON.stringify(catalog))
+    }
+    return { dirs, ref, blobsDir, blobs, forge }
+  }
+
+  it('group- or world-writable (without the sticky bit): its blobs are hashed on every use, and the log says so once', async () => {
+    const { dirs, ref, blobsDir, forge } = await sharedModel()
+    chmodSync(blobsDir, 0o777)
+    forge()
+    const shared = await fetchModel(dirs, { model: ref })
+    expect(shared.errors).toEqual([])
+    expect(warnings(shared)).toEqual([])
+    expect(shared.outputs['model-cache-hit']).toBe('true')
+    const said = `${blobsDir} in the Hugging Face cache is writable by anyone (mode 777): its blobs are hashed in full on every use, whatever 'verify' says`
+    expect(shared.stdout.split('\n').filter((line) => line === said)).toHaveLength(1)
+    chmodSync(blobsDir, 0o775)
+    forge()
+    const group = await fetchModel(dirs, { model: ref })
+    expect(group.outputs['model-cache-hit']).toBe('true')
+    expect(group.stdout).toContain(`${blobsDir} in the Hugging Face cache is writable by its group (mode 775)`)
+    // With the sticky bit only a file's owner may replace it: quick trusts the record, and so the forged one.
+    chmodSync(blobsDir, 0o1777)
+    forge()
+    const sticky = await fetchModel(dirs, { model: ref })
+    expect(sticky.errors).toEqual([])
+    expect(warnings(sticky)[0]).toMatch(/ in the Hugging Face cache has sha256:0{64}, not the sha256:[0-9a-f]{64} it must have; it is not used/)
+    expect(sticky.stdout).not.toContain('hashed in full on every use')
+  })
+
+  it('owned by another user: its blobs are hashed on every use', async (ctx) => {
+    if (process.geteuid?.() !== 0) ctx.skip('only root can give a file to another user')
+    const { dirs, ref, blobs, forge } = await sharedModel()
+    for (const blob of blobs) chownSync(blob, 4321, 4321)
+    forge()
+    const run = await fetchModel(dirs, { model: ref })
+    expect(run.errors).toEqual([])
+    expect(warnings(run)).toEqual([])
+    expect(run.outputs['model-cache-hit']).toBe('true')
+    for (const blob of blobs) expect(run.stdout).toContain(`${blob} in the Hugging Face cache is owned by uid 4321, not by this job's 0: its blobs are hashed in full on every use`)
   })
 })
 
