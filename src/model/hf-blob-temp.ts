@@ -7,9 +7,8 @@
 // it can take that lock and the lock can be trusted (store/lease.ts: written under this kernel, or on a local
 // filesystem); a lock from another host, or one taken without flock(1), counts as live for a week. A temporary
 // file without a lock file (from an older version of this action) goes once no one has written it for a day.
-import { closeSync } from 'node:fs'
-import { promises as fs } from 'node:fs'
 import { randomBytes } from 'node:crypto'
+import { closeSync, promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { createLockedFile, holderLives, isStaleTemp } from '../store/lease.js'

@@ -13,21 +13,27 @@ export async function describeLockHolder(file: string): Promise<string> {
   const stat = await fs.stat(real, { bigint: true }).catch(() => undefined)
   const table = await fs.readFile('/proc/locks', 'utf8').catch(() => '')
   if (!stat) return NOT_SEEN
-  for (const pid of flockHolders(table, stat.dev, stat.ino)) {
+  // On overlayfs (a container's root) /proc/locks gives the upper filesystem's device: then the inode alone, the
+  // holder confirmed by its open descriptor of this very path.
+  const exact = flockHolders(table, stat.dev, stat.ino)
+  for (const pid of exact.length ? exact : flockHolders(table, undefined, stat.ino)) {
     if (pid > 0 && (await hasOpen(pid, real))) return `pid ${pid} (${await programName(pid)})`
   }
   return NOT_SEEN
 }
 
-/** The pids /proc/locks gives for FLOCK locks held (not waited for) on the file of that device and inode. Pure. */
-export function flockHolders(table: string, dev: bigint, ino: bigint): number[] {
+/**
+ * The pids /proc/locks gives for FLOCK locks held (not waited for) on the file of that inode, and of that device
+ * unless `dev` is undefined. Pure.
+ */
+export function flockHolders(table: string, dev: bigint | undefined, ino: bigint): number[] {
   // Linux's dev_t: the major number in bits 8-19 and 32-43, the minor in bits 0-7 and 20-31.
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn)
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn)
+  const device = dev === undefined ? undefined : `${((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn)}:${(dev & 0xffn) | ((dev >> 12n) & ~0xffn)}`
   const pids: number[] = []
   // "1: FLOCK  ADVISORY  WRITE 4242 fd:01:1577077 0 EOF"; a waiter's line has "->" after the number.
   for (const m of table.matchAll(/^\d+: FLOCK\s+\S+\s+\S+\s+(-?\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s/gm)) {
-    if (BigInt(`0x${m[2]}`) === major && BigInt(`0x${m[3]}`) === minor && BigInt(m[4] as string) === ino) pids.push(Number(m[1]))
+    const here = `${BigInt(`0x${m[2]}`)}:${BigInt(`0x${m[3]}`)}`
+    if (BigInt(m[4] as string) === ino && (device === undefined || here === device)) pids.push(Number(m[1]))
   }
   return pids
 }

@@ -69,5 +69,7 @@ describe('/proc/locks', () => {
     expect(flockHolders(table, (0xfdn << 8n) | 1n, 1577077n)).toEqual([4242])
     expect(flockHolders(table, (0x103n & 0xfffn) << 8n | 2n, 99n)).toEqual([4545])
     expect(flockHolders(table, 0x2dn, 1577077n)).toEqual([0])
+    // Any device (overlayfs reports the upper one): every holder of that inode.
+    expect(flockHolders(table, undefined, 1577077n)).toEqual([4242, 0])
   })
 })
