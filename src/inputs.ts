@@ -1,6 +1,5 @@
 // Every input is read and validated here, once, into one typed object. Nothing else calls core.getInput.
 import * as core from '@actions/core'
-import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -22,6 +21,7 @@ import { parseModelRef, type ModelRef } from './model/ref.js'
 import { proxyUrls } from './http/proxy.js'
 import { RESERVED_SERVER_FLAGS } from './server/reserved.js'
 import { gitRefProblem } from './util/git-ref.js'
+import { readSmallFileSync } from './util/read-file.js'
 import { redactValue } from './util/redact.js'
 import { Invalid, parseUrl } from './util/invalid.js'
 
@@ -99,35 +99,51 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
 }
 
 const SECRET_INPUTS: ReadonlySet<InputName> = new Set([Input.HfToken, Input.ApiKey, Input.GithubToken])
+/** What huggingface_hub takes the token from when it is given none. */
+const HF_TOKEN_VARIABLE = 'HF_TOKEN'
 
 /** What the parser needs from the runner's environment. */
 export interface InputContext {
   env: NodeJS.ProcessEnv
   cpuCount: number
   homeDir: string
-  /** The token in huggingface_hub's token file, when neither hf-token nor HF_TOKEN gives one. */
-  tokenFile?: string
 }
 
-/** Reads every declared input from the runner, masks the secrets first, and parses them. */
+/**
+ * Reads every declared input from the runner, masks the secrets first, and parses them. Only an hf: model uses
+ * the Hub (and hf-endpoint): then, without hf-token or HF_TOKEN, the token comes from huggingface_hub's token file.
+ */
 export function readInputs(): ActionInputs {
   const raw = {} as Record<InputName, string>
   for (const name of Object.values(Input)) raw[name] = core.getInput(name)
   const homeDir = os.homedir()
-  const tokenFile = raw[Input.HfToken].trim() || process.env.HF_TOKEN?.trim() ? undefined : readTokenFile(hfTokenPath(process.env, homeDir))
-  for (const secret of secretsIn(raw, process.env, tokenFile)) core.setSecret(secret)
-  return parseInputs(raw, { env: process.env, cpuCount: os.availableParallelism(), homeDir, tokenFile })
+  for (const secret of secretsIn(raw, process.env)) core.setSecret(secret)
+  const inputs = parseInputs(raw, { env: process.env, cpuCount: os.availableParallelism(), homeDir })
+  if (inputs.model.kind === 'hf' && inputs.hfToken === undefined) inputs.hfToken = readTokenFile(hfTokenPath(process.env, homeDir))
+  return inputs
 }
 
-/** The token `hf auth login` saved, or undefined when there is none (as huggingface_hub, a missing file is no error). */
+/** More than any token; a bigger file is not one. */
+const TOKEN_FILE_MAX_BYTES = 4096
+
+/**
+ * The token `hf auth login` saved, masked before it is used; undefined when there is none (as for huggingface_hub, a
+ * missing file is no error). A file that is not a token is a warning naming the file, never its content: the job
+ * goes on without a token, as it would without the file. Links are followed: the runner's own environment names
+ * this file, and secrets mounted by Kubernetes or Docker are links; what is read must still be a small regular file
+ * (a FIFO or a device would block the step or never end).
+ */
 function readTokenFile(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8').trim() || undefined
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') core.warning(`The Hugging Face token file ${file} cannot be read (${code ?? 'error'}); going on without a token`)
+  const read = readSmallFileSync(file, TOKEN_FILE_MAX_BYTES, { followLinks: true })
+  if (read.kind === 'missing') return undefined
+  const token = read.kind === 'text' ? read.text.trim() : ''
+  const problem = read.kind === 'refused' ? read.why : !token ? 'it is empty' : !HEADER_SAFE.test(token) ? 'it does not hold a token: printable ASCII without spaces (the content is not shown)' : undefined
+  if (problem) {
+    core.warning(`The Hugging Face token file ${file} is not used: ${problem}; going on without a token`)
     return undefined
   }
+  core.setSecret(token)
+  return token
 }
 
 /**
@@ -135,11 +151,10 @@ function readTokenFile(file: string): string | undefined {
  * credentials inside URLs (user info of the model, hf-endpoint, llama-cpp-repo and proxy URLs, and a model URL's
  * query string, where signed URLs carry their signature). Pure.
  */
-export function secretsIn(raw: Partial<Record<InputName, string>>, env: NodeJS.ProcessEnv, tokenFile?: string): string[] {
+export function secretsIn(raw: Partial<Record<InputName, string>>, env: NodeJS.ProcessEnv): string[] {
   const secrets: string[] = []
   for (const name of SECRET_INPUTS) if (raw[name]?.trim() && raw[name].trim() !== DEFAULT_GITHUB_TOKEN) secrets.push(raw[name].trim())
   for (const token of [env.HF_TOKEN, env.GITHUB_TOKEN]) if (token?.trim()) secrets.push(token.trim())
-  if (tokenFile) secrets.push(tokenFile)
   const urls = [raw[Input.Model], raw[Input.HfEndpoint], raw[Input.LlamaCppRepo], env.HF_ENDPOINT, ...proxyUrls(env)]
   for (const text of urls) secrets.push(...urlSecrets(text?.trim().replace(/^hf:/, '') ?? ''))
   return [...new Set(secrets)].filter((s) => s.length > 0)
@@ -175,9 +190,10 @@ export function parseInputs(raw: Partial<Record<InputName, string>>, ctx: InputC
   const result = schema(ctx).safeParse(values)
   if (result.success) return result.data
   // Longest first, so that a secret inside another is not left half shown.
-  const secrets = secretsIn(raw, ctx.env, ctx.tokenFile).sort((a, b) => b.length - a.length)
+  const secrets = secretsIn(raw, ctx.env).sort((a, b) => b.length - a.length)
   const masked = (text: string, minLength = 1) => secrets.reduce((t, secret) => (secret.length >= minLength ? t.split(secret).join('***') : t), text)
   const problems = result.error.issues.map((issue) => {
+    if (issue.path[0] === HF_TOKEN_VARIABLE) return `The ${HF_TOKEN_VARIABLE} environment variable is not valid (the input '${Input.HfToken}' is empty): expected ${issue.message}.`
     const name = String(issue.path[0]) as InputName
     const given = SECRET_INPUTS.has(name) ? 'is not valid' : `is ${JSON.stringify(masked(redactValue(values[name])))}`
     // What was expected may quote a piece of the value too (the argument that keeps a quote): masked as well, but
@@ -264,11 +280,13 @@ function serverArgs(value: string): string[] {
   return args
 }
 
-/** A token that goes into an HTTP header (Authorization: Bearer …): printable ASCII, no white space. */
+/** What a token that goes into an HTTP header (Authorization: Bearer …) may hold: printable ASCII, no white space. */
+const HEADER_SAFE = /^[\x21-\x7e]+$/
+
+const TOKEN_EXPECTED = 'printable ASCII without spaces (it is sent in an HTTP Authorization header); the value is not shown because it is secret'
+
 function headerSafe(value: string | undefined): string | undefined {
-  if (value !== undefined && !/^[\x21-\x7e]+$/.test(value)) {
-    throw new Invalid('printable ASCII without spaces (it is sent in an HTTP Authorization header); the value is not shown because it is secret')
-  }
+  if (value !== undefined && !HEADER_SAFE.test(value)) throw new Invalid(TOKEN_EXPECTED)
   return value
 }
 
@@ -357,7 +375,7 @@ function schema(ctx: InputContext) {
     .object({
       [Input.Model]: field((v) => parseModelRef(v, workspace)),
       [Input.ModelDigest]: field(optional(digest)),
-      [Input.HfToken]: field((v) => headerSafe(v || ctx.env.HF_TOKEN?.trim() || ctx.tokenFile || undefined)),
+      [Input.HfToken]: field((v) => headerSafe(v || undefined)),
       [Input.HfEndpoint]: field((v) => {
         try {
           return httpUrl(v || ctx.env.HF_ENDPOINT?.trim() || DEFAULT_HF_ENDPOINT)
@@ -401,10 +419,10 @@ function schema(ctx: InputContext) {
       [Input.PoolId]: field(poolId),
     })
     .transform(
-      (v): ActionInputs => ({
+      (v, issues): ActionInputs => ({
         model: v[Input.Model],
         modelDigest: v[Input.ModelDigest],
-        hfToken: v[Input.HfToken],
+        hfToken: v[Input.HfToken] ?? envHfToken(v[Input.Model], ctx.env, issues),
         hfEndpoint: v[Input.HfEndpoint],
         llamaCppRepo: v[Input.LlamaCppRepo],
         llamaCppRef: v[Input.LlamaCppRef],
@@ -440,6 +458,18 @@ function schema(ctx: InputContext) {
         poolId: v[Input.PoolId],
       }),
     )
+}
+
+/**
+ * HF_TOKEN, for an hf: model that hf-token gives no token for: the Hub is the only use of a token, and a job that
+ * does not use it must not fail on one. A bad one is an issue on HF_TOKEN, not on the input the user left empty.
+ */
+function envHfToken(model: ModelRef, env: NodeJS.ProcessEnv, issues: z.RefinementCtx): string | undefined {
+  const token = env.HF_TOKEN?.trim()
+  if (model.kind !== 'hf' || !token) return undefined
+  if (HEADER_SAFE.test(token)) return token
+  issues.addIssue({ code: 'custom', path: [HF_TOKEN_VARIABLE], message: TOKEN_EXPECTED })
+  return undefined
 }
 
 /** The default handoff file is per pool, so that two pools in one job never overwrite each other. */

@@ -2,7 +2,7 @@
 // split). An entry is a directory entries/sha256-<hex>/ holding the parts under their own names (llama.cpp
 // finds the other parts of a split model beside the first). It appears only complete and verified.
 import * as core from '@actions/core'
-import { promises as fs } from 'node:fs'
+import { promises as fs, type BigIntStats } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
 import { EntryStore, type EntryCatalog } from '../store/entry-store.js'
@@ -11,19 +11,31 @@ import { sha256File } from '../util/hash.js'
 import { parseJson, readSmallFile } from '../util/read-file.js'
 import { childPath, plainFileName } from '../util/safe-path.js'
 
-/** What `verify: quick` compares: a file with the same size, inode and mtime (in ms) was not rewritten. */
+/**
+ * What `verify: quick` compares: a file with the same device, inode, size, mtime and ctime was not rewritten. The
+ * ctime (in ns) is what no one but the kernel sets: an unlink and a rewrite of the same size can get the same
+ * inode back and any mtime restored, but a new ctime. Records from before it was kept have no ctime: they never
+ * match, and are hashed and recorded again once.
+ */
 export interface FileIdentity {
   size: number
   ino: number
   mtime_ms: number
+  dev?: number
+  ctime_ns?: string
 }
 
-export function identityOf(stat: { size: number; ino: number; mtimeMs: number }): FileIdentity {
-  return { size: stat.size, ino: stat.ino, mtime_ms: Math.trunc(stat.mtimeMs) }
+/** The identity of a file from `fs.stat(file, { bigint: true })`. */
+export function identityOf(stat: BigIntStats): FileIdentity {
+  return { size: Number(stat.size), ino: Number(stat.ino), mtime_ms: Number(stat.mtimeNs / 1_000_000n), dev: Number(stat.dev), ctime_ns: String(stat.ctimeNs) }
+}
+
+export async function identityOfFile(file: string): Promise<FileIdentity> {
+  return identityOf(await fs.stat(file, { bigint: true }))
 }
 
 function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
-  return a.size === b.size && a.ino === b.ino && a.mtime_ms === b.mtime_ms
+  return a.size === b.size && a.ino === b.ino && a.mtime_ms === b.mtime_ms && a.dev !== undefined && a.dev === b.dev && a.ctime_ns !== undefined && a.ctime_ns === b.ctime_ns
 }
 
 export interface PartRecord extends FileIdentity {
@@ -77,7 +89,7 @@ const UNRECORDED_GRACE_MS = 10 * 60_000
 export const ENTRY_MANIFEST = '.entry.json'
 
 const Digest = z.string().regex(/^sha256:[0-9a-f]{64}$/)
-const Identity = { size: z.number().int().nonnegative(), ino: z.number(), mtime_ms: z.number() }
+const Identity = { size: z.number().int().nonnegative(), ino: z.number(), mtime_ms: z.number(), dev: z.number().optional(), ctime_ns: z.string().regex(/^\d+$/).optional() }
 const PartRecordSchema = z.object({ name: z.string(), digest: Digest, ...Identity })
 const ModelRecordSchema = z.object({
   id: z.string(),
@@ -162,7 +174,7 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
     const parts: PartRecord[] = []
     for (const part of manifest.parts) {
       const file = childPath(dir, partFileName(part.name), 'A model file name')
-      const stat = await fs.lstat(file).catch(() => undefined)
+      const stat = await fs.lstat(file, { bigint: true }).catch(() => undefined)
       if (!stat?.isFile() || (await sha256File(file)) !== part.digest) return undefined
       parts.push({ name: part.name, digest: part.digest, ...identityOf(stat) })
     }
@@ -196,7 +208,7 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
    * hashed (a multi-GB file is not read again on every run); otherwise it is hashed and recorded.
    */
   async localDigest(file: string, verify: 'quick' | 'full'): Promise<string> {
-    const identity = identityOf(await fs.stat(file))
+    const identity = await identityOfFile(file)
     const known = (await this.catalog.read()).local_files[file]
     if (verify === 'quick' && known && sameIdentity(identity, known)) return known.digest
     const digest = await sha256File(file)
@@ -206,14 +218,14 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
 
   /** Records that `file`, as it is now, has `digest` (it was just hashed while it was written). */
   async recordLocalDigest(file: string, digest: string, identity?: FileIdentity): Promise<void> {
-    const now = identity ?? identityOf(await fs.stat(file))
+    const now = identity ?? (await identityOfFile(file))
     await this.catalog.update((c) => {
       c.local_files[file] = { ...now, digest }
     })
   }
 
   /**
-   * The verified entry for `digest`, or undefined. `quick` trusts parts whose size, inode and mtime match the
+   * The verified entry for `digest`, or undefined. `quick` trusts parts whose identity (FileIdentity) matches the
    * record; otherwise (or with `full`) they are hashed. An entry that fails is removed, with a warning.
    */
   async find(digest: string, verify: 'quick' | 'full'): Promise<StoredModel | undefined> {
@@ -249,9 +261,9 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
     let rehashed = false
     for (const [i, part] of record.parts.entries()) {
       const file = parts[i] as string
-      const stat = await fs.lstat(file).catch(() => undefined)
+      const stat = await fs.lstat(file, { bigint: true }).catch(() => undefined)
       if (!stat?.isFile()) return `${part.name} is missing or not a regular file`
-      if (stat.size !== part.size) return `${part.name} is ${stat.size} bytes, recorded ${part.size}`
+      if (Number(stat.size) !== part.size) return `${part.name} is ${stat.size} bytes, recorded ${part.size}`
       if (verify === 'quick' && sameIdentity(identityOf(stat), part)) continue
       const digest = await sha256File(file)
       if (digest !== part.digest) return `${part.name} has ${digest}, recorded ${part.digest}`
@@ -259,12 +271,30 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
     }
     if (rehashed) {
       // Verified by content: record the files' identity as it is now (after a move to another filesystem, say).
-      const identities = await Promise.all(parts.map(async (p) => identityOf(await fs.stat(p))))
+      const identities = await Promise.all(parts.map(identityOfFile))
       await this.catalog.update((c) => {
         c.entries[name]?.parts.forEach((p, i) => Object.assign(p, identities[i]))
       })
     }
     return undefined
+  }
+
+  /**
+   * Records the parts of entry `digest` as they are now, after the caller hard-linked them elsewhere (a new link
+   * changes a file's ctime, not its bytes): only where the rest of the identity is still the recorded one.
+   */
+  async recordRelinked(digest: string): Promise<void> {
+    const name = modelEntryName(digest)
+    const dir = this.entryDir(name)
+    const record = (await this.catalog.read()).entries[name]
+    if (!record) return
+    const now = await Promise.all(record.parts.map((p) => identityOfFile(childPath(dir, partFileName(p.name), 'A model file name')).catch(() => undefined)))
+    await this.catalog.update((c) => {
+      c.entries[name]?.parts.forEach((p, i) => {
+        const got = now[i]
+        if (got && sameIdentity({ ...got, ctime_ns: p.ctime_ns }, p)) p.ctime_ns = got.ctime_ns
+      })
+    })
   }
 
   /** Moves verified parts from a work directory into place as one entry, records it, and leases it (the caller holds its lock). */
@@ -285,14 +315,14 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
     }
     await this.removeWorkDir(workDir)
     const files = parts.map((p) => childPath(dir, p.name, 'A model file name'))
-    const stats = await Promise.all(files.map((f) => fs.stat(f)))
+    const identities = await Promise.all(files.map(identityOfFile))
     const record: ModelRecord = {
       id,
       ref,
       digest,
-      size_bytes: stats.reduce((sum, s) => sum + s.size, 0),
+      size_bytes: identities.reduce((sum, s) => sum + s.size, 0),
       path: path.relative(this.root, files[0] as string),
-      parts: parts.map((p, i) => ({ name: p.name, digest: p.digest, ...identityOf(stats[i]!) })),
+      parts: parts.map((p, i) => ({ name: p.name, digest: p.digest, ...identities[i]! })),
       state: 'Active',
       last_used: new Date().toISOString(),
     }

@@ -3,8 +3,8 @@
 // it is hostile: links that leave it, blobs whose bytes do not match their names. The servers are real
 // (test/support/hub-server.ts); the engine is the test double: these tests are about models. llama.cpp's own use of
 // the same cache is tested with the real llama-server in test/e2e/llama-cpp.test.ts.
-import { spawn } from 'node:child_process'
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { ggufWithPayload } from '../support/gguf-writer.js'
@@ -71,8 +71,8 @@ describe('hf: models in the Hugging Face cache', () => {
     expect(readlinkSync(snapshotOf(root, m))).toBe(`../../blobs/${m.hex}`)
     expect(readFileSync(blobOf(root, m)).equals(m.body)).toBe(true)
     expect(readFileSync(path.join(repoDir(root, m), 'refs', 'main'), 'utf8')).toBe(m.commit)
-    expect(existsSync(path.join(root, '.locks', `models--${m.owner}--${m.repo}`, `${m.hex}.lock`))).toBe(true)
-    // Nothing else in blobs/ (no temporary file left), and no second copy in cache-dir.
+    // Nothing else in blobs/ or .locks/ (no temporary file, nor its lock, left), and no second copy in cache-dir.
+    expect(readdirSync(path.join(root, '.locks', `models--${m.owner}--${m.repo}`))).toEqual([`${m.hex}.lock`])
     expect(readdirSync(path.join(repoDir(root, m), 'blobs'))).toEqual([m.hex])
     expect(storeEntries(dirs)).toEqual([])
 
@@ -111,6 +111,9 @@ describe('hf: models in the Hugging Face cache', () => {
     expect(linked.stdout).toContain('hard-linked into the Hugging Face cache, not downloaded')
     // One file on disk under two names.
     expect(statSync(blobOf(hubCache(dirs), m)).ino).toBe(statSync(stored.outputs['model-path'] as string).ino)
+    // The link changed the stored file's ctime: its record in cache-dir follows, so quick need not hash it again.
+    const catalog = JSON.parse(readFileSync(path.join(dirs.toolCache, 'setup-llama-server', 'models', 'catalog.json'), 'utf8'))
+    expect(catalog.entries[`sha256-${m.hex}`].parts[0].ctime_ns).toBe(String(statSync(stored.outputs['model-path'] as string, { bigint: true }).ctimeNs))
     expect(blobGets(m)).toHaveLength(1)
   })
 })
@@ -178,7 +181,7 @@ describe('a model already in the cache, whoever put it there', () => {
     expect(readFileSync(blobOf(hubCache(dirs), m)).equals(m.body)).toBe(true)
   })
 
-  it('verify: full catches a blob changed in place after it was verified; quick trusts its size, inode and mtime', async () => {
+  it('verify: quick catches a blob changed in place or swapped, its size, inode and mtime kept (its ctime tells)', async () => {
     const m = newModelRepo()
     const dirs = newJobDirs()
     expect((await fetchModel(dirs, { model: m.ref })).errors).toEqual([])
@@ -191,13 +194,19 @@ describe('a model already in the cache, whoever put it there', () => {
     flipped[flipped.length - 1] = (flipped[flipped.length - 1] as number) ^ 0xff
     writeFileSync(blob, flipped)
     utimesSync(blob, 1_700_000_000, 1_700_000_000)
-    expect(statSync(blob).ino).toBe(ino)
+    expect(statSync(blob)).toMatchObject({ ino, size: m.body.length, mtimeMs: 1_700_000_000_000 })
     const quick = await fetchModel(dirs, { model: m.ref })
-    expect(quick.outputs['model-cache-hit']).toBe('true')
-    const full = await fetchModel(dirs, { model: m.ref, verify: 'full' })
-    expect(full.errors).toEqual([])
-    expect(full.outputs['model-cache-hit']).toBe('false')
-    expect(warnings(full)[0]).toMatch(/not the sha256:.* it must have; it is not used\. The action downloads the model again and replaces that file$/)
+    expect(quick.errors).toEqual([])
+    expect(quick.outputs['model-cache-hit']).toBe('false')
+    expect(warnings(quick)[0]).toMatch(/not the sha256:.* it must have; it is not used\. The action downloads the model again and replaces that file$/)
+    expect(readFileSync(blob).equals(m.body)).toBe(true)
+    // Unlinked and written again with other bytes of the same size and the mtime put back (the inode may come back).
+    const { mtimeMs } = statSync(blob)
+    rmSync(blob)
+    writeFileSync(blob, flipped)
+    utimesSync(blob, mtimeMs / 1000, mtimeMs / 1000)
+    const swapped = await fetchModel(dirs, { model: m.ref })
+    expect(swapped.outputs['model-cache-hit']).toBe('false')
     expect(readFileSync(blob).equals(m.body)).toBe(true)
   })
 })
@@ -249,6 +258,130 @@ describe('hostile caches', () => {
   })
 })
 
+describe('a cache that others can write', () => {
+  /** A two-part model fetched into the job's cache; `forge` records each blob's current identity with other bytes. */
+  async function sharedModel() {
+    const owner = 'org'
+    const repo = `shared-${++repoCount}`
+    const names = ['m-00001-of-00002.gguf', 'm-00002-of-00002.gguf']
+    const bodies = names.map(() => ggufWithPayload(32 * 1024))
+    hub().addRepo(`${owner}/${repo}`, Object.fromEntries(names.map((n, i) => [n, bodies[i] as Buffer])))
+    const dirs = newJobDirs()
+    const ref = `hf:${owner}/${repo}/${names[0]}`
+    expect((await fetchModel(dirs, { model: ref })).errors).toEqual([])
+    const blobsDir = path.join(hubCache(dirs), `models--${owner}--${repo}`, 'blobs')
+    const blobs = bodies.map((b) => path.join(blobsDir, sha256(b)))
+    const catalogFile = path.join(dirs.toolCache, 'setup-llama-server', 'models', 'catalog.json')
+    // What verify: quick believes: a record of the file as it is now. A hash is not fooled by it.
+    const forge = () => {
+      const catalog = JSON.parse(readFileSync(catalogFile, 'utf8'))
+      for (const blob of blobs) {
+        const stat = statSync(blob, { bigint: true })
+        catalog.local_files[blob] = { size: Number(stat.size), ino: Number(stat.ino), mtime_ms: Number(stat.mtimeNs / 1_000_000n), dev: Number(stat.dev), ctime_ns: String(stat.ctimeNs), digest: `sha256:${'0'.repeat(64)}` }
+      }
+      writeFileSync(catalogFile, JSON.stringify(catalog))
+    }
+    return { dirs, ref, blobsDir, blobs, forge }
+  }
+
+  it('group- or world-writable (without the sticky bit): its blobs are hashed on every use, and the log says so once', async () => {
+    const { dirs, ref, blobsDir, forge } = await sharedModel()
+    chmodSync(blobsDir, 0o777)
+    forge()
+    const shared = await fetchModel(dirs, { model: ref })
+    expect(shared.errors).toEqual([])
+    expect(warnings(shared)).toEqual([])
+    expect(shared.outputs['model-cache-hit']).toBe('true')
+    const said = `${blobsDir} in the Hugging Face cache is writable by anyone (mode 777): its blobs are hashed in full on every use, whatever 'verify' says`
+    expect(shared.stdout.split('\n').filter((line) => line === said)).toHaveLength(1)
+    chmodSync(blobsDir, 0o775)
+    forge()
+    const group = await fetchModel(dirs, { model: ref })
+    expect(group.outputs['model-cache-hit']).toBe('true')
+    expect(group.stdout).toContain(`${blobsDir} in the Hugging Face cache is writable by its group (mode 775)`)
+    // With the sticky bit only a file's owner may replace it: quick trusts the record, and so the forged one.
+    chmodSync(blobsDir, 0o1777)
+    forge()
+    const sticky = await fetchModel(dirs, { model: ref })
+    expect(sticky.errors).toEqual([])
+    expect(warnings(sticky)[0]).toMatch(/ in the Hugging Face cache has sha256:0{64}, not the sha256:[0-9a-f]{64} it must have; it is not used/)
+    expect(sticky.stdout).not.toContain('hashed in full on every use')
+  })
+
+  it('owned by another user: its blobs are hashed on every use', async (ctx) => {
+    if (process.geteuid?.() !== 0) ctx.skip('only root can give a file to another user')
+    const { dirs, ref, blobs, forge } = await sharedModel()
+    for (const blob of blobs) chownSync(blob, 4321, 4321)
+    forge()
+    const run = await fetchModel(dirs, { model: ref })
+    expect(run.errors).toEqual([])
+    expect(warnings(run)).toEqual([])
+    expect(run.outputs['model-cache-hit']).toBe('true')
+    for (const blob of blobs) expect(run.stdout).toContain(`${blob} in the Hugging Face cache is owned by uid 4321, not by this job's 0: its blobs are hashed in full on every use`)
+  })
+})
+
+describe('what the action cannot replace: a directory where a link or a blob must go', () => {
+  it('at the snapshot path: found before the download, the model goes to cache-dir, the directory stays', async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    const snapshot = snapshotOf(hubCache(dirs), m)
+    mkdirSync(snapshot, { recursive: true })
+    writeFileSync(path.join(snapshot, 'notes.txt'), 'precious\n')
+    const run = await fetchModel(dirs, { model: m.ref })
+    expect(run.errors).toEqual([])
+    expect(run.outputs['model-path']?.startsWith(dirs.toolCache)).toBe(true)
+    expect(warnings(run)).toEqual([
+      `${snapshot} in the Hugging Face cache is not used: it is a directory`,
+      `The Hugging Face cache at ${hubCache(dirs)} cannot be used (${snapshot} is a directory, which the action does not remove (it may be another tool's); remove it, or set hf-cache: false); hf:${m.id}@${m.commit}/${m.file} is kept in cache-dir instead`,
+    ])
+    // Downloaded once (into cache-dir), not into the Hugging Face cache first.
+    expect(blobGets(m)).toHaveLength(1)
+    expect(readdirSync(snapshot)).toEqual(['notes.txt'])
+    expect(existsSync(path.join(repoDir(hubCache(dirs), m), 'blobs')) ? readdirSync(path.join(repoDir(hubCache(dirs), m), 'blobs')) : []).toEqual([])
+  })
+
+  it('at the blob path, with the model in cache-dir: the hard link made for it is removed, and cache-dir serves it', async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    expect((await fetchModel(dirs, { model: m.ref, 'hf-cache': 'false' })).errors).toEqual([])
+    mkdirSync(blobOf(hubCache(dirs), m), { recursive: true })
+    const run = await fetchModel(dirs, { model: m.ref })
+    expect(run.errors).toEqual([])
+    expect(run.outputs).toMatchObject({ 'model-cache-hit': 'true' })
+    expect(run.outputs['model-path']?.startsWith(dirs.toolCache)).toBe(true)
+    expect(warnings(run)).toEqual([expect.stringContaining(`cannot be used (${blobOf(hubCache(dirs), m)} is a directory, which the action does not remove`)])
+    expect(blobGets(m)).toHaveLength(1)
+    // No temporary file (a hard link to the stored model) nor its lock left behind.
+    expect(readdirSync(path.join(repoDir(hubCache(dirs), m), 'blobs'))).toEqual([m.hex])
+    expect(readdirSync(blobOf(hubCache(dirs), m))).toEqual([])
+    expect(readdirSync(path.join(hubCache(dirs), '.locks', `models--${m.owner}--${m.repo}`))).toEqual([`${m.hex}.lock`])
+  })
+})
+
+describe('a split model', () => {
+  it('with one part missing from the cache: only that part is downloaded; the others are verified and kept', async () => {
+    const owner = 'org'
+    const repo = `split-${++repoCount}`
+    const names = [1, 2, 3].map((i) => `model-0000${i}-of-00003.gguf`)
+    const bodies = names.map(() => ggufWithPayload(32 * 1024))
+    const commit = hub().addRepo(`${owner}/${repo}`, Object.fromEntries(names.map((n, i) => [n, bodies[i] as Buffer])))
+    const hexes = bodies.map((b) => sha256(b))
+    const dirs = newJobDirs()
+    const ref = `hf:${owner}/${repo}/${names[0]}`
+    expect((await fetchModel(dirs, { model: ref })).errors).toEqual([])
+    const blobs = path.join(hubCache(dirs), `models--${owner}--${repo}`, 'blobs')
+    rmSync(path.join(blobs, hexes[1] as string))
+    const gets = (hex: string) => hub().blobGets().filter((r) => r.path.startsWith(`/blobs/${hex}`)).length
+    const run = await fetchModel(dirs, { model: ref })
+    expect(run.errors).toEqual([])
+    expect(run.stdout).toContain(`2 of the 3 parts of hf:${owner}/${repo}@${commit}/${names[0]} are in the Hugging Face cache, verified; downloading the other 1`)
+    expect(hexes.map(gets)).toEqual([1, 2, 1])
+    for (const [i, name] of names.entries()) expect(readFileSync(path.join(hubCache(dirs), `models--${owner}--${repo}`, 'snapshots', commit, name)).equals(bodies[i] as Buffer)).toBe(true)
+    expect(readdirSync(blobs).sort()).toEqual([...hexes].sort())
+  })
+})
+
 describe('the token and the lock, as huggingface_hub keeps them', () => {
   it('the token comes from HF_HOME/token, else HF_TOKEN_PATH, and is masked', async () => {
     const m = newModelRepo()
@@ -264,11 +397,42 @@ describe('the token and the lock, as huggingface_hub keeps them', () => {
     // To the endpoint only, never to the host its redirect leads to.
     expect(blobGets(m).length).toBeGreaterThan(0)
     expect(blobGets(m).every((r) => r.authorization === undefined)).toBe(true)
+    // Through a link, as Kubernetes and Docker mount secrets.
     const other = path.join(dirs.root, 'elsewhere-token')
-    writeFileSync(other, 'hf_from_token_path')
+    writeFileSync(`${other}.data`, 'hf_from_token_path')
+    symlinkSync(`${other}.data`, other)
     const viaPath = await fetchModel(newJobDirs(), { model: m.ref }, { HF_TOKEN_PATH: other })
     expect(viaPath.errors).toEqual([])
     expect(viaPath.stdout.split('\n')[0]).toBe('::add-mask::hf_from_token_path')
+  })
+
+  it('the token file is opened for hf: models only, never waited on, and one that holds no token is a warning naming it', async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    const tokenFile = path.join(dirs.root, 'hf-home', 'token')
+    mkdirSync(path.dirname(tokenFile), { recursive: true })
+    // A FIFO: opening it for reading would wait for a writer that never comes.
+    execFileSync('mkfifo', [tokenFile])
+    writeFileSync(path.join(dirs.workspace, 'local.gguf'), ggufWithPayload(1024))
+    const local = await fetchModel(dirs, { model: 'local.gguf' })
+    expect(local.errors).toEqual([])
+    expect(warnings(local)).toEqual([])
+    const notice = (why: string) => `The Hugging Face token file ${tokenFile} is not used: ${why}; going on without a token`
+    const fifo = await fetchModel(dirs, { model: m.ref })
+    expect(fifo.errors).toEqual([])
+    expect(warnings(fifo)).toEqual([notice('it is not a regular file (a FIFO)')])
+    rmSync(tokenFile)
+    writeFileSync(tokenFile, 'hf_half of a token\n')
+    const spaced = await fetchModel(dirs, { model: m.ref })
+    expect(spaced.errors).toEqual([])
+    expect(warnings(spaced)).toEqual([notice('it does not hold a token: printable ASCII without spaces (the content is not shown)')])
+    expect(spaced.stdout).not.toContain('half of a token')
+    writeFileSync(tokenFile, 'x'.repeat(5000))
+    const huge = await fetchModel(dirs, { model: m.ref })
+    expect(huge.errors).toEqual([])
+    expect(warnings(huge)).toEqual([notice('it is 5000 bytes, more than the 4096 such a file can be')])
+    // None of them sent anything as a token.
+    expect(hub().requests.filter((r) => r.path.startsWith(`/${m.id}/`) && r.authorization !== undefined)).toEqual([])
   })
 
   it("waits while another process holds the cache's lock for the blob (huggingface_hub's flock), then goes on", async () => {
@@ -283,8 +447,39 @@ describe('the token and the lock, as huggingface_hub keeps them', () => {
     const run = await fetchModel(dirs, { model: m.ref })
     holder.kill()
     expect(run.errors).toEqual([])
-    expect(run.stdout).toContain(`Waiting for hf:${m.id}@${m.commit}/${m.file}: another process (huggingface_hub, llama.cpp or another job) holds ${lockFile}`)
+    // Who holds it: flock(1) itself here, which keeps the lock's descriptor open.
+    expect(run.stdout).toContain(`Waiting for hf:${m.id}@${m.commit}/${m.file}: pid ${holder.pid} (flock) (huggingface_hub, llama.cpp or another job) holds ${lockFile}`)
     expect(run.stdout).toMatch(/Got the Hugging Face cache's lock for .* after \d+\.\d s/)
+  })
+
+  it('does not wait behind a holder whose download has not been written for minutes: it fetches beside it', async () => {
+    const m = newModelRepo()
+    const dirs = newJobDirs()
+    const locks = path.join(hubCache(dirs), '.locks', `models--${m.owner}--${m.repo}`)
+    const blobs = path.join(repoDir(hubCache(dirs), m), 'blobs')
+    mkdirSync(locks, { recursive: true })
+    mkdirSync(blobs, { recursive: true })
+    const lockFile = path.join(locks, `${m.hex}.lock`)
+    // A hung huggingface_hub: it holds the lock, and its .incomplete was last written ten minutes ago.
+    const incomplete = path.join(blobs, `${m.hex}.incomplete`)
+    writeFileSync(incomplete, m.body.subarray(0, 1000))
+    const tenMinutesAgo = new Date(Date.now() - 600_000)
+    utimesSync(incomplete, tenMinutesAgo, tenMinutesAgo)
+    const holder = spawn('flock', ['--exclusive', lockFile, 'sleep', '600'], { stdio: 'ignore' })
+    try {
+      await new Promise((r) => setTimeout(r, 300))
+      const run = await fetchModel(dirs, { model: m.ref })
+      expect(run.errors).toEqual([])
+      expect(run.stdout).toMatch(
+        new RegExp(`^${lockFile} is held by pid ${holder.pid} \\(flock\\), but its download in blobs/: ${m.hex}\\.incomplete \\(1000 B, written 6\\d\\d\\.\\d s ago\\), not written for 6\\d\\d\\.\\d s: fetching hf:.* beside it$`, 'm'),
+      )
+      expect(readFileSync(blobOf(hubCache(dirs), m)).equals(m.body)).toBe(true)
+      // The other tool's file is not the action's to remove, and its holder still holds the lock.
+      expect(readdirSync(blobs).sort()).toEqual([m.hex, `${m.hex}.incomplete`].sort())
+      expect(holder.exitCode).toBe(null)
+    } finally {
+      holder.kill()
+    }
   })
 
   it('a job killed mid-download leaves a temporary file of its own, which the next download removes; nothing else goes', async () => {
@@ -292,20 +487,31 @@ describe('the token and the lock, as huggingface_hub keeps them', () => {
     hub().blobFaults.push({ kind: 'slow', bytesPerSecond: 512 * 1024 })
     const dirs = newJobDirs()
     const blobs = path.join(repoDir(hubCache(dirs), m), 'blobs')
+    const locks = path.join(hubCache(dirs), '.locks', `models--${m.owner}--${m.repo}`)
     // Another tool's download in progress, by huggingface_hub's name for it: not the action's to remove.
     mkdirSync(blobs, { recursive: true })
     writeFileSync(path.join(blobs, `${'c'.repeat(64)}.incomplete`), 'partial')
+    // Temporary files of this action without a lock file (an older version's): gone only once unwritten for a day.
+    const fresh = `${'d'.repeat(64)}.otherhost-123-0123abcd.incomplete`
+    const old = `${'e'.repeat(64)}.otherhost-456-4567cdef.incomplete`
+    writeFileSync(path.join(blobs, fresh), 'partial')
+    writeFileSync(path.join(blobs, old), 'partial')
+    utimesSync(path.join(blobs, old), new Date(Date.now() - 25 * 3600_000), new Date(Date.now() - 25 * 3600_000))
     const killed = await runMain({
       dirs,
       inputs: { model: m.ref, 'hf-endpoint': hub().endpoint, 'llama-server-path': fakeServer, start: 'false' },
       cancel: { when: /tiny-Q8_0\.gguf: .* \(\d+%\)/, signal: 'SIGKILL' },
     })
     expect(killed.signal).toBe('SIGKILL')
-    expect(readdirSync(blobs).sort()).toEqual([expect.stringMatching(new RegExp(`^${m.hex}\\.\\w+-\\d+-[0-9a-f]{8}\\.incomplete$`)), `${'c'.repeat(64)}.incomplete`].sort())
+    const temp = readdirSync(blobs).find((name) => name.startsWith(`${m.hex}.`)) as string
+    expect(temp).toMatch(new RegExp(`^${m.hex}\\.\\w+-\\d+-[0-9a-f]{8}\\.incomplete$`))
+    // Its lock, which the kernel released with the job.
+    expect(readdirSync(locks).sort()).toEqual([`${m.hex}.lock`, `${temp}.lock`].sort())
     expect(existsSync(snapshotOf(hubCache(dirs), m))).toBe(false)
     const next = await fetchModel(dirs, { model: m.ref })
     expect(next.errors).toEqual([])
-    expect(readdirSync(blobs).sort()).toEqual([m.hex, `${'c'.repeat(64)}.incomplete`].sort())
+    expect(readdirSync(blobs).sort()).toEqual([m.hex, `${'c'.repeat(64)}.incomplete`, fresh].sort())
+    expect(readdirSync(locks)).toEqual([`${m.hex}.lock`])
   })
 
   it('two jobs fetching one model into one cache at once download it once', async () => {

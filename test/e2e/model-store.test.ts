@@ -281,25 +281,33 @@ describe('the store', () => {
     expect(blobGetsFor(m.digest)).toHaveLength(2)
   })
 
-  it('verify: full re-hashes a file that quick trusts by its size, inode and mtime', async () => {
+  it('verify: quick hashes again a stored file rewritten in place with its mtime put back (its ctime tells); full always', async () => {
     const m = newModelRepo(64 * 1024)
     const dirs = newJobDirs()
     const cached = (await fetchModel({ model: m.ref }, dirs)).outputs['model-path'] as string
     // A whole-second mtime survives utimes exactly (a fractional one may not); a full verify records it.
-    const { utimesSync, openSync, writeSync, closeSync } = await import('node:fs')
+    const { utimesSync, openSync, writeSync, closeSync, statSync } = await import('node:fs')
     utimesSync(cached, 1_700_000_000, 1_700_000_000)
     expect((await fetchModel({ model: m.ref, verify: 'full' }, dirs)).outputs['model-cache-hit']).toBe('true')
-    // Same size, inode and mtime, different content: only a re-hash can tell.
+    expect((await fetchModel({ model: m.ref }, dirs)).outputs['model-cache-hit']).toBe('true')
+    // Same size, inode and mtime, different content: the ctime, which only the kernel sets, differs.
+    const before = statSync(cached)
     const fd = openSync(cached, 'r+')
     writeSync(fd, Buffer.from([m.body.readUInt8(m.body.length - 1) ^ 0xff]), 0, 1, m.body.length - 1)
     closeSync(fd)
     utimesSync(cached, 1_700_000_000, 1_700_000_000)
+    expect(statSync(cached)).toMatchObject({ ino: before.ino, size: before.size, mtimeMs: before.mtimeMs })
     const quick = await fetchModel({ model: m.ref }, dirs)
-    expect(quick.outputs['model-cache-hit']).toBe('true')
+    expect(quick.stdout).toMatch(/::warning::The cached model .* failed verification \(tiny-Q8_0\.gguf has sha256:[0-9a-f]{64}, recorded /)
+    expect(quick.outputs['model-cache-hit']).toBe('false')
+    expect(readFileSync(cached).equals(m.body)).toBe(true)
+    // verify: full hashes every time: a catalog that records another digest for the same identity does not fool it.
+    const catalogFile = path.join(dirs.toolCache, 'setup-llama-server', 'models', 'catalog.json')
+    const catalog = JSON.parse(readFileSync(catalogFile, 'utf8'))
+    catalog.entries[`sha256-${m.digest.slice(7)}`].parts[0].digest = `sha256:${'0'.repeat(64)}`
+    writeFileSync(catalogFile, JSON.stringify(catalog))
     const full = await fetchModel({ model: m.ref, verify: 'full' }, dirs)
     expect(full.stdout).toContain('failed verification')
-    expect(full.outputs['model-cache-hit']).toBe('false')
-    expect(readFileSync(cached).equals(m.body)).toBe(true)
   })
 
   it('the catalog records id, ref, digest, size, path, state and last use; revision to commit', async () => {

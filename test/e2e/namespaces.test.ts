@@ -1,18 +1,21 @@
 // Jobs in a container beside jobs on the host, sharing one cache-dir and one kernel: a real PID namespace
 // (`unshare --pid --fork --mount-proc`) whose pid 1 is `sleep`, which never reaps, as many containers' pid 1. A
 // job's steps run inside it through `nsenter`. Its leases must hold as seen from the host, where its pids mean
-// nothing, and end with kill -9; a server killed there stays a zombie, and post must take it for stopped.
+// nothing, and end with kill -9; a server killed there stays a zombie, and post must take it for stopped. A
+// download in progress into a shared Hugging Face cache must survive a job in the container that cleans up.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, inject, it, type TestContext } from 'vitest'
 import { ggufWithPayload } from '../support/gguf-writer.js'
+import { hubServerForFile } from '../support/hub-fixture.js'
 import { sha256 } from '../support/hub-server.js'
 import { RawFileServer } from '../support/raw-http-server.js'
 import { newJobDirs, processesWithTrackingId, runMain, runPost, type JobDirs, type MainRun } from '../support/runner.js'
 
 const fakeServer = inject('fakeLlamaServer')
+const hub = hubServerForFile()
 
 /** The container: its `unshare` process and, as the host sees it, the pid of its pid 1. */
 let container: { unshare: ChildProcess; init: number } | undefined
@@ -137,5 +140,32 @@ describe('post, when the server is a zombie', () => {
     // Stopped at once: no wait for it to end after SIGTERM, and no SIGKILL after the grace period.
     expect(post.stdout).toMatch(new RegExp(`^llama-server \\(pid ${run.outputs.pid}\\) had already exited\\.$`, 'm'))
     expect(post.stdout).not.toMatch(/did not stop within/)
+  })
+})
+
+describe('a download into the Hugging Face cache, seen from another PID namespace', () => {
+  it('is not removed by a job in the container that cleans up the temporary files of the repository', async (ctx) => {
+    skipWithoutNamespaces(ctx)
+    const [a, b] = [ggufWithPayload(2 * 2 ** 20), ggufWithPayload(64 * 1024)]
+    hub().addRepo('org/shared', { 'a.gguf': a, 'b.gguf': b })
+    // The host's job downloads slowly; its pid means nothing in the container, where no such process exists.
+    hub().blobFaults.push({ kind: 'slow', bytesPerSecond: 256 * 1024 })
+    const env = { HF_HOME: path.join(newJobDirs().root, 'shared-hf-home') }
+    const repo = path.join(env.HF_HOME, 'hub', 'models--org--shared')
+    const blobs = path.join(repo, 'blobs')
+    const fetch = (model: string, launcher?: string[]) =>
+      runMain({ dirs: newJobDirs(), launcher, env, inputs: { model, 'hf-endpoint': hub().endpoint, 'llama-server-path': fakeServer, start: 'false' } })
+    const onHost = fetch('hf:org/shared/a.gguf')
+    const downloading = () => (existsSync(blobs) ? readdirSync(blobs).filter((n) => n.endsWith('.incomplete')) : [])
+    for (let i = 0; i < 500 && downloading().length === 0; i++) await sleep(20)
+    const [temp] = downloading()
+    expect(temp).toMatch(new RegExp(`^${sha256(a)}\\.`))
+    const inside = await fetch('hf:org/shared/b.gguf', inContainer())
+    expect(inside.errors).toEqual([])
+    const host = await onHost
+    expect(host.errors).toEqual([])
+    expect(readFileSync(path.join(blobs, sha256(a))).equals(a)).toBe(true)
+    expect(readdirSync(blobs).sort()).toEqual([sha256(a), sha256(b)].sort())
+    expect(readdirSync(path.join(env.HF_HOME, 'hub', '.locks', 'models--org--shared')).sort()).toEqual([`${sha256(a)}.lock`, `${sha256(b)}.lock`].sort())
   })
 })

@@ -1,7 +1,7 @@
 // The walking skeleton through the runner harness: a local GGUF and an existing llama-server binary (the engine
 // TEST DOUBLE built from test/fixtures/engine) in, a healthy server out, stopped by post.
 import { spawn } from 'node:child_process'
-import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { beforeAll, describe, expect, inject, it } from 'vitest'
 import { writeHeaderOnlyModel } from '../support/gguf-writer.js'
@@ -233,22 +233,27 @@ describe('failures', () => {
 })
 
 describe('a local model on a warm runner', () => {
-  it('is hashed once: verify quick trusts the recorded digest while size, inode and mtime stay; full re-hashes', async () => {
+  it('is hashed once; quick hashes it again when it was rewritten, even with the same size, inode and mtime', async () => {
     const { dirs, model } = jobWithModel()
     const inputs = { model: 'models/tiny.gguf', 'llama-server-path': fakeServer, start: 'false' }
     utimesSync(model, 1_700_000_000, 1_700_000_000)
     const first = await runMain({ dirs, inputs })
     expect(first.outputs['model-digest']).toBe(await sha256File(model))
-    // Rewrite the last byte in place and put the mtime back: same identity, other content.
+    // Unchanged: the recorded digest, with the identity it was recorded with.
+    const catalog = () => JSON.parse(readFileSync(path.join(dirs.toolCache, 'setup-llama-server', 'models', 'catalog.json'), 'utf8'))
+    const recorded = catalog().local_files[model]
+    expect(recorded).toMatchObject({ digest: first.outputs['model-digest'], ino: statSync(model).ino, ctime_ns: String(statSync(model, { bigint: true }).ctimeNs) })
+    expect((await runMain({ dirs, inputs })).outputs['model-digest']).toBe(first.outputs['model-digest'])
+    // Rewrite the last byte in place and put the mtime back: same size, inode and mtime, other content, new ctime.
+    const { ino } = statSync(model)
     const bytes = readFileSync(model)
     bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1)
     writeFileSync(model, bytes)
     utimesSync(model, 1_700_000_000, 1_700_000_000)
+    expect(statSync(model)).toMatchObject({ ino, size: bytes.length, mtimeMs: recorded.mtime_ms })
     const quick = await runMain({ dirs, inputs })
-    expect(quick.outputs['model-digest']).toBe(first.outputs['model-digest'])
-    const full = await runMain({ dirs, inputs: { ...inputs, verify: 'full' } })
-    expect(full.outputs['model-digest']).toBe(await sha256File(model))
-    expect(full.outputs['model-digest']).not.toBe(first.outputs['model-digest'])
+    expect(quick.outputs['model-digest']).toBe(await sha256File(model))
+    expect(quick.outputs['model-digest']).not.toBe(first.outputs['model-digest'])
   })
 
   it('is hashed again when it changed', async () => {

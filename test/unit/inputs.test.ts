@@ -107,13 +107,23 @@ describe('parseInputs reads each input into its type', () => {
   })
 
   it('takes hf-token and hf-endpoint from the environment when the inputs are empty', () => {
-    const inputs = parseInputs({ model: 'm.gguf' }, { ...ctx, env: { ...ctx.env, HF_TOKEN: 'hf_x', HF_ENDPOINT: 'http://127.0.0.1:9/' } })
+    const inputs = parseInputs({ model: 'hf:o/r/m.gguf' }, { ...ctx, env: { ...ctx.env, HF_TOKEN: 'hf_x', HF_ENDPOINT: 'http://127.0.0.1:9/' } })
     expect(inputs.hfToken).toBe('hf_x')
     expect(inputs.hfEndpoint).toBe('http://127.0.0.1:9')
-    expect(parseInputs({ model: 'm.gguf', 'hf-token': 'hf_in', 'hf-endpoint': 'https://mirror.example' }, { ...ctx, env: { ...ctx.env, HF_TOKEN: 'hf_x' } })).toMatchObject({
+    expect(parseInputs({ model: 'hf:o/r/m.gguf', 'hf-token': 'hf_in', 'hf-endpoint': 'https://mirror.example' }, { ...ctx, env: { ...ctx.env, HF_TOKEN: 'hf_x' } })).toMatchObject({
       hfToken: 'hf_in',
       hfEndpoint: 'https://mirror.example',
     })
+  })
+
+  it('uses HF_TOKEN for hf: models only; a bad one is named as HF_TOKEN, never as the input left empty', () => {
+    const env = { ...ctx.env, HF_TOKEN: 'hf_bad token' }
+    // A job that does not use the Hub neither uses nor checks it.
+    expect(parseInputs({ model: 'm.gguf' }, { ...ctx, env }).hfToken).toBeUndefined()
+    expect(problems({ model: 'hf:o/r/m.gguf' }, { ...ctx, env })).toEqual([
+      "The HF_TOKEN environment variable is not valid (the input 'hf-token' is empty): expected printable ASCII without spaces (it is sent in an HTTP Authorization header); the value is not shown because it is secret.",
+    ])
+    expect(parseInputs({ model: 'hf:o/r/m.gguf', 'hf-token': 'hf_good' }, { ...ctx, env }).hfToken).toBe('hf_good')
   })
 
   it('engine-source defaults to auto; release-digest is a sha256; github-token falls back to GITHUB_TOKEN', () => {
