@@ -7,6 +7,7 @@ import type { ActionInputs } from '../inputs.js'
 import type { ProvisionedModel } from '../model/provisioned.js'
 import { bytesNeeded, layerBytes, perGpuBytes, splitBytes, type VramEstimate } from './estimate.js'
 import { gpuName, type GpuInfo } from './nvidia-smi.js'
+import { ALLOCATION_LOG_ARGS } from './server-log.js'
 
 const MiB = 2 ** 20
 
@@ -33,7 +34,7 @@ export interface Placement {
   deviceMask: string | null
   /** What --n-gpu-layers gets (undefined: not passed). */
   gpuLayers: number | 'all' | undefined
-  /** llama-server arguments of the placement: --fit off, --split-mode and --tensor-split. */
+  /** llama-server arguments of the placement: --fit off, --split-mode and --tensor-split, the log level. */
   args: string[]
   /** llama.cpp's own fit decides context and layers (allow-offload, with a server that has --fit). */
   llamaFits: boolean
@@ -74,6 +75,8 @@ export interface PlacementInput {
   estimate: VramEstimate | undefined
   /** The server knows --fit (llama.cpp's own fitting to free memory, on by default where it exists). */
   serverFits: boolean
+  /** The server knows --log-verbosity: its allocation lines, which the job reports, need ALLOCATION_LOG_ARGS. */
+  serverVerbosity: boolean
 }
 
 export function planPlacement(input: PlacementInput): Placement | Shortfall {
@@ -100,6 +103,8 @@ export function planPlacement(input: PlacementInput): Placement | Shortfall {
   const gpuLayers = vramOnly ? 'all' : (inputs.gpuLayers ?? (input.serverFits ? undefined : 'all'))
   const fitOff = vramOnly && input.serverFits ? ['--fit', 'off'] : []
   const llamaFits = !vramOnly && input.serverFits
+  // The job reports what the server allocated on the GPUs it leased, and what llama.cpp's fit decided, from its log.
+  const logged = (reported: boolean) => (reported && input.serverVerbosity ? ALLOCATION_LOG_ARGS : [])
   if (backend !== 'cuda' || input.rooms.length === 0) {
     // No nvidia-smi to read: devices by index, no memory check, nothing to lease.
     const env: Record<string, string> = {}
@@ -111,7 +116,7 @@ export function planPlacement(input: PlacementInput): Placement | Shortfall {
     if (backend === 'cuda' && vramOnly) return { message: poolMessage(input.estimate, [], 1, 'no GPU was found'), gpus: [], couldFit: false }
     if (vramOnly) notes.push(`gpu-policy vram-only: free VRAM cannot be read for ${backend} here, so it is not checked`)
     const deviceMask = Array.isArray(inputs.devices) ? inputs.devices.join(',') : null
-    return { ...NO_GPUS, env, deviceMask, gpuLayers, args: fitOff, llamaFits, notes, selection: inputs.devices ? 'given' : 'none' }
+    return { ...NO_GPUS, env, deviceMask, gpuLayers, args: [...fitOff, ...logged(llamaFits)], llamaFits, notes, selection: inputs.devices ? 'given' : 'none' }
   }
   const candidates = selectCandidates(input.rooms, inputs.devices)
   const selection = inputs.devices === undefined ? 'chosen' : inputs.devices === 'all' ? 'all' : 'given'
@@ -126,7 +131,7 @@ export function planPlacement(input: PlacementInput): Placement | Shortfall {
   const env = { [DEVICE_VARIABLE.cuda]: gpus.every((g) => g.uuid) ? gpus.map((g) => g.uuid).join(',') : gpus.map((g) => g.index).join(',') }
   // Under allow-offload llama.cpp's fit sets the split itself (and gives up on a split the user set).
   const tensorSplit = vramOnly && gpus.length > 1 ? fitted.split.map((s) => Math.max(1, Math.floor(s.share / MiB))) : undefined
-  const args = [...fitOff, ...(tensorSplit ? ['--split-mode', 'layer', '--tensor-split', tensorSplit.join(',')] : [])]
+  const args = [...fitOff, ...(tensorSplit ? ['--split-mode', 'layer', '--tensor-split', tensorSplit.join(',')] : []), ...logged(true)]
   // Under allow-offload the server takes at most what is free; the rest stays in system memory.
   const reservations = fitted.split.map((s) => ({ gpu: s.room.gpu, bytes: vramOnly ? s.bytes : Math.min(s.bytes, Math.max(0, available(s.room))) }))
   return { gpus, env, deviceMask: gpus.map((g) => g.index).join(','), gpuLayers, args, llamaFits, tensorSplit, estimate, reservations, selection, notes }
