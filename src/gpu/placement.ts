@@ -5,6 +5,7 @@ import { Input } from '../constants.js'
 import { ServerError } from '../errors.js'
 import type { ActionInputs } from '../inputs.js'
 import type { ProvisionedModel } from '../model/provisioned.js'
+import { WEIGHT_PLACEMENT_FLAGS } from '../server/reserved.js'
 import { bytesNeeded, layerBytes, perGpuBytes, splitBytes, type VramEstimate } from './estimate.js'
 import { gpuName, type GpuInfo } from './nvidia-smi.js'
 import { ALLOCATION_LOG_ARGS } from './server-log.js'
@@ -38,6 +39,8 @@ export interface Placement {
   args: string[]
   /** llama.cpp's own fit decides context and layers (allow-offload, with a server that has --fit). */
   llamaFits: boolean
+  /** gpu-policy vram-only on a GPU backend: nothing may place weights elsewhere (WEIGHT_PLACEMENT_ENV is dropped). */
+  weightsOnGpus: boolean
   /** Relative shares of the split, one per GPU, when the model is split over several. */
   tensorSplit: number[] | undefined
   estimate: VramEstimate | undefined
@@ -98,6 +101,12 @@ export function planPlacement(input: PlacementInput): Placement | Shortfall {
   if (vramOnly && fitArg !== undefined) {
     throw new ServerError(`Input '${Input.ServerArgs}' has ${fitArg}: under gpu-policy: vram-only the action checks the fit itself and turns llama.cpp's off; set gpu-policy: allow-offload to let llama.cpp fit`)
   }
+  const placing = inputs.serverArgs.map((a) => a.split('=')[0] as string).find((flag) => WEIGHT_PLACEMENT_FLAGS.includes(flag))
+  if (vramOnly && placing !== undefined) {
+    throw new ServerError(
+      `Input '${Input.ServerArgs}' has ${placing}, which places weights itself (in system memory, or on devices the action did not choose): under gpu-policy: vram-only every weight goes to the GPUs the action chose and checked; set gpu-policy: allow-offload to place them yourself`,
+    )
+  }
   // Under vram-only everything goes to the GPUs and llama.cpp may not move any of it back behind the user's
   // back; under allow-offload an empty gpu-layers leaves the choice to llama.cpp's fit (where it has one).
   const gpuLayers = vramOnly ? 'all' : (inputs.gpuLayers ?? (input.serverFits ? undefined : 'all'))
@@ -116,7 +125,7 @@ export function planPlacement(input: PlacementInput): Placement | Shortfall {
     if (backend === 'cuda' && vramOnly) return { message: poolMessage(input.estimate, [], 1, 'no GPU was found'), gpus: [], couldFit: false }
     if (vramOnly) notes.push(`gpu-policy vram-only: free VRAM cannot be read for ${backend} here, so it is not checked`)
     const deviceMask = Array.isArray(inputs.devices) ? inputs.devices.join(',') : null
-    return { ...NO_GPUS, env, deviceMask, gpuLayers, args: [...fitOff, ...logged(llamaFits)], llamaFits, notes, selection: inputs.devices ? 'given' : 'none' }
+    return { ...NO_GPUS, env, deviceMask, gpuLayers, args: [...fitOff, ...logged(llamaFits)], llamaFits, weightsOnGpus: vramOnly, notes, selection: inputs.devices ? 'given' : 'none' }
   }
   const candidates = selectCandidates(input.rooms, inputs.devices)
   const selection = inputs.devices === undefined ? 'chosen' : inputs.devices === 'all' ? 'all' : 'given'
@@ -134,10 +143,10 @@ export function planPlacement(input: PlacementInput): Placement | Shortfall {
   const args = [...fitOff, ...(tensorSplit ? ['--split-mode', 'layer', '--tensor-split', tensorSplit.join(',')] : []), ...logged(true)]
   // Under allow-offload the server takes at most what is free; the rest stays in system memory.
   const reservations = fitted.split.map((s) => ({ gpu: s.room.gpu, bytes: vramOnly ? s.bytes : Math.min(s.bytes, Math.max(0, available(s.room))) }))
-  return { gpus, env, deviceMask: gpus.map((g) => g.index).join(','), gpuLayers, args, llamaFits, tensorSplit, estimate, reservations, selection, notes }
+  return { gpus, env, deviceMask: gpus.map((g) => g.index).join(','), gpuLayers, args, llamaFits, weightsOnGpus: vramOnly, tensorSplit, estimate, reservations, selection, notes }
 }
 
-const NO_GPUS: Placement = { gpus: [], env: {}, deviceMask: null, gpuLayers: undefined, args: [], llamaFits: false, tensorSplit: undefined, estimate: undefined, reservations: [], selection: 'none', notes: [] }
+const NO_GPUS: Placement = { gpus: [], env: {}, deviceMask: null, gpuLayers: undefined, args: [], llamaFits: false, weightsOnGpus: false, tensorSplit: undefined, estimate: undefined, reservations: [], selection: 'none', notes: [] }
 
 export function isShortfall(result: Placement | Shortfall): result is Shortfall {
   return 'message' in result

@@ -107,6 +107,23 @@ describe('gpu-policy', () => {
     expect(() => plan({ inputs: { serverArgs: ['--fit', 'on'] } })).toThrow(`Input 'server-args' has --fit: under gpu-policy: vram-only the action checks the fit itself and turns llama.cpp's off; set gpu-policy: allow-offload to let llama.cpp fit`)
     expect(placed({ inputs: { gpuPolicy: 'allow-offload', serverArgs: ['-fit', 'on', '--fit-target', '2048'] } }).args).toEqual(['--log-verbosity', '4'])
   })
+  // llama.cpp v0.5.0's flags (common/arg.cpp) that put weights in system memory or on devices of their own.
+  it.each([
+    ['-ot', 'exps=CPU'], ['--override-tensor', 'blk\\.1\\.=CUDA0'], ['-cmoe'], ['--cpu-moe'], ['-ncmoe', '10'], ['--n-cpu-moe', '10'],
+    ['-ncffn', '4'], ['--n-cpu-ffn', '4'], ['-otd', 'exps=CPU'], ['--override-tensor-draft', 'exps=CPU'], ['--spec-draft-override-tensor', 'exps=CPU'],
+    ['-cmoed'], ['--cpu-moe-draft'], ['--spec-draft-cpu-moe'], ['-ncmoed', '2'], ['--n-cpu-moe-draft', '2'], ['--spec-draft-n-cpu-moe', '2'], ['--spec-draft-ncmoe', '2'],
+  ])('vram-only refuses %s in server-args (it places weights itself); allow-offload and cpu pass it on', (...serverArgs) => {
+    const flag = serverArgs[0] as string
+    const refusal = `Input 'server-args' has ${flag}, which places weights itself (in system memory, or on devices the action did not choose): under gpu-policy: vram-only every weight goes to the GPUs the action chose and checked; set gpu-policy: allow-offload to place them yourself`
+    expect(() => plan({ inputs: { serverArgs: ['--threads', '2', ...serverArgs] } })).toThrow(refusal)
+    expect(() => plan({ backend: 'vulkan', rooms: [], inputs: { serverArgs } })).toThrow(refusal)
+    expect(placed({ inputs: { gpuPolicy: 'allow-offload', serverArgs } }).weightsOnGpus).toBe(false)
+    expect(placed({ backend: 'cpu', inputs: { serverArgs } }).weightsOnGpus).toBe(false)
+  })
+  it('vram-only refuses the --flag=value form too, and says which flag', () => {
+    expect(() => plan({ inputs: { serverArgs: ['--override-tensor=exps=CPU'] } })).toThrow(/^Input 'server-args' has --override-tensor, which places weights itself/)
+    expect(placed({ inputs: { serverArgs: ['--no-mmap', '-t', '4'] } }).weightsOnGpus).toBe(true)
+  })
   it('allow-offload: llama.cpp fits (no --fit off, no split of ours, no -ngl unless asked); nothing fits → every GPU', () => {
     const p = placed({ rooms: [room(gpu(0, 1)), room(gpu(1, 2))], inputs: { gpuPolicy: 'allow-offload' } })
     expect(p.gpus.map((g) => g.index)).toEqual([0, 1])
