@@ -32,7 +32,7 @@ export interface ServerAllocation {
   layers: { onGpu: number; of: number } | undefined
 }
 
-const GPU_BUFFER = /^(CUDA|ROCm|MUSA|Vulkan|SYCL)\d+$/
+const GPU_BUFFER = /^(CUDA|ROCm|Vulkan|MUSA|SYCL)\d+$/
 
 export function isGpuBuffer(name: string): boolean {
   return GPU_BUFFER.test(name)
@@ -41,7 +41,7 @@ export function isGpuBuffer(name: string): boolean {
 // Each pattern is anchored and linear; lines longer than any of these formats are skipped unread.
 const LONGEST_LINE = 512
 const MOST_BUFFERS = 64
-/** `0.00.445.450 I ` (common/log.cpp: minutes.seconds.ms.us, then the level), absent with --log-prefix off. */
+/** `0.00.445.450 I ` (common/log.cpp: minutes.seconds.ms.us, then the level), absent with --no-log-prefix. */
 const PREFIX = /^(?:\d{1,9}\.\d\d\.\d{3}\.\d{3} )?(?:([DIWE]) )?/
 const BUFFER = /^\w{1,32}: +([\w.:[\]-]{1,64}) (model|KV|RS|compute) buffer size = +(\d{1,12}\.\d\d) MiB$/
 const N_CTX = /^llama_context: n_ctx += (\d{1,10})$/

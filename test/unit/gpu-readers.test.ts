@@ -135,7 +135,7 @@ describe("llama-server's log in its CUDA forms (test doubles from the format str
       { buffer: 'CUDA1', modelMib: 1845.25, contextMib: 512, computeMib: 304 },
       { buffer: 'CUDA_Host', modelMib: 0, contextMib: 0, computeMib: 24.01 },
     ])
-    // Without the prefix (--log-prefix off, or an older build) the lines read the same.
+    // Without the prefix (--no-log-prefix) the lines read the same.
     expect(parseServerLog(LOG.replaceAll('0.00.445.450 I ', ''))).toEqual(a)
   })
   it('counts a re-reserved compute buffer once, adds a draft context, and stops at the end of the load', () => {
