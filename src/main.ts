@@ -5,14 +5,14 @@ import { failStep } from './errors.js'
 import { placeServer, serverLoaded } from './gpu/job.js'
 import { gpusFor } from './gpu/nvidia-smi.js'
 import type { Placement } from './gpu/placement.js'
-import type { ServerAllocation } from './gpu/server-log.js'
+import { LOG_VERBOSITY_FLAG, type ServerAllocation } from './gpu/server-log.js'
 import { buildHandoff, writeHandoff } from './handoff.js'
 import { checkInputPaths } from './input-paths.js'
 import { readInputs } from './inputs.js'
 import { provisionModel } from './model/provision.js'
 import { setProvisionOutputs, setServerOutputs } from './outputs.js'
 import { phaseTimes, recordPhase, timed } from './phases.js'
-import { serverKnowsFlag } from './server/features.js'
+import { serverKnownFlags } from './server/features.js'
 import { startServer, type RunningServer } from './server/start.js'
 import { evictCache } from './store/cache-dir.js'
 import { heldLeaseDescriptors } from './store/lease.js'
@@ -49,8 +49,10 @@ export async function run(): Promise<void> {
     let allocation: ServerAllocation | undefined
     if (inputs.start) {
       // GPUs (gpu/): chosen, split and leased against the host's other jobs; the lease goes to the server.
-      const serverFits = engine.backend !== 'cpu' && (await serverKnowsFlag(engine.path, '--fit'))
-      const placed = await timed('place (GPUs)', () => placeServer({ backend: engine.backend, provisioningMode: engine.provisioningMode, enginePath: engine.path, serverFits, inputs, model, gpus }))
+      // What the server can be told (its --help): llama.cpp's own fit, and the log level that shows its allocations.
+      const known = engine.backend === 'cpu' ? new Set<string>() : await serverKnownFlags(engine.path, ['--fit', LOG_VERBOSITY_FLAG])
+      const serverFlags = { serverFits: known.has('--fit'), serverVerbosity: known.has(LOG_VERBOSITY_FLAG) }
+      const placed = await timed('place (GPUs)', () => placeServer({ backend: engine.backend, provisioningMode: engine.provisioningMode, enginePath: engine.path, ...serverFlags, inputs, model, gpus }))
       placement = placed.placement
       const gpuLease = placed.lease ? [placed.lease.fd] : []
       // The server inherits the leases on its model, engine and GPUs: they hold while it lives, however it ends.

@@ -2,7 +2,9 @@
 // without allocating them (common/fit.cpp, common_fit_print) and prints, per device, the MiB of model, context
 // and compute buffers, then the host's: `CUDA0 3745 512 296` … `Host 250 0 12`. It measures what llama-server
 // will allocate with the same arguments, so it is preferred to the formula wherever the engine has it (built
-// beside llama-server, or found beside a given binary).
+// beside llama-server, or found beside a given binary). Its compute buffers are on the safe side: they hold the
+// logits of a whole micro-batch, where llama-server reserves one row per slot (its n_outputs_max; measured on the
+// tiny test model: 63 MiB projected, 1.26 MiB allocated).
 import * as core from '@actions/core'
 import { execFile } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
@@ -23,11 +25,18 @@ export interface DeviceProjection {
   computeMib: number
 }
 
-/** The device lines of `--fit-print on` (the host's line is not GPU memory). */
+// common_fit_print writes, per device of the model and then for the host, `printf("%s ", name)` and three
+// `printf("%zu ", MiB)` (floored) and a newline: `CUDA0 3745 512 296 ` … `Host 15 0 63 ` (the real output of a cpu
+// build, which projects onto the host alone). Its log goes to stderr.
+const DEVICE_LINE = /^([\w.:[\]-]{1,64}) (\d{1,9}) (\d{1,9}) (\d{1,9}) ?$/
+const MOST_DEVICES = 64
+
+/** The device lines of `--fit-print on` (the host's line is not GPU memory); anything else is skipped. */
 export function parseFitPrint(stdout: string): DeviceProjection[] {
   const devices: DeviceProjection[] = []
   for (const line of stdout.split('\n')) {
-    const m = /^(\S+) (\d+) (\d+) (\d+)\s*$/.exec(line)
+    if (line.length > 128 || devices.length >= MOST_DEVICES) continue
+    const m = DEVICE_LINE.exec(line)
     if (!m || m[1] === 'Host') continue
     devices.push({ device: m[1] as string, modelMib: Number(m[2]), contextMib: Number(m[3]), computeMib: Number(m[4]) })
   }

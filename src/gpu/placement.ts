@@ -5,8 +5,10 @@ import { Input } from '../constants.js'
 import { ServerError } from '../errors.js'
 import type { ActionInputs } from '../inputs.js'
 import type { ProvisionedModel } from '../model/provisioned.js'
+import { WEIGHT_PLACEMENT_FLAGS } from '../server/reserved.js'
 import { bytesNeeded, layerBytes, perGpuBytes, splitBytes, type VramEstimate } from './estimate.js'
 import { gpuName, type GpuInfo } from './nvidia-smi.js'
+import { ALLOCATION_LOG_ARGS } from './server-log.js'
 
 const MiB = 2 ** 20
 
@@ -33,10 +35,12 @@ export interface Placement {
   deviceMask: string | null
   /** What --n-gpu-layers gets (undefined: not passed). */
   gpuLayers: number | 'all' | undefined
-  /** llama-server arguments of the placement: --fit off, --split-mode and --tensor-split. */
+  /** llama-server arguments of the placement: --fit off, --split-mode and --tensor-split, the log level. */
   args: string[]
   /** llama.cpp's own fit decides context and layers (allow-offload, with a server that has --fit). */
   llamaFits: boolean
+  /** gpu-policy vram-only on a GPU backend: nothing may place weights elsewhere (WEIGHT_PLACEMENT_ENV is dropped). */
+  weightsOnGpus: boolean
   /** Relative shares of the split, one per GPU, when the model is split over several. */
   tensorSplit: number[] | undefined
   estimate: VramEstimate | undefined
@@ -74,6 +78,8 @@ export interface PlacementInput {
   estimate: VramEstimate | undefined
   /** The server knows --fit (llama.cpp's own fitting to free memory, on by default where it exists). */
   serverFits: boolean
+  /** The server knows --log-verbosity: its allocation lines, which the job reports, need ALLOCATION_LOG_ARGS. */
+  serverVerbosity: boolean
 }
 
 export function planPlacement(input: PlacementInput): Placement | Shortfall {
@@ -95,11 +101,19 @@ export function planPlacement(input: PlacementInput): Placement | Shortfall {
   if (vramOnly && fitArg !== undefined) {
     throw new ServerError(`Input '${Input.ServerArgs}' has ${fitArg}: under gpu-policy: vram-only the action checks the fit itself and turns llama.cpp's off; set gpu-policy: allow-offload to let llama.cpp fit`)
   }
+  const placing = inputs.serverArgs.map((a) => a.split('=')[0] as string).find((flag) => WEIGHT_PLACEMENT_FLAGS.includes(flag))
+  if (vramOnly && placing !== undefined) {
+    throw new ServerError(
+      `Input '${Input.ServerArgs}' has ${placing}, which places weights itself (in system memory, or on devices the action did not choose): under gpu-policy: vram-only every weight goes to the GPUs the action chose and checked; set gpu-policy: allow-offload to place them yourself`,
+    )
+  }
   // Under vram-only everything goes to the GPUs and llama.cpp may not move any of it back behind the user's
   // back; under allow-offload an empty gpu-layers leaves the choice to llama.cpp's fit (where it has one).
   const gpuLayers = vramOnly ? 'all' : (inputs.gpuLayers ?? (input.serverFits ? undefined : 'all'))
   const fitOff = vramOnly && input.serverFits ? ['--fit', 'off'] : []
   const llamaFits = !vramOnly && input.serverFits
+  // The job reports what the server allocated on the GPUs it leased, and what llama.cpp's fit decided, from its log.
+  const logged = (reported: boolean) => (reported && input.serverVerbosity ? ALLOCATION_LOG_ARGS : [])
   if (backend !== 'cuda' || input.rooms.length === 0) {
     // No nvidia-smi to read: devices by index, no memory check, nothing to lease.
     const env: Record<string, string> = {}
@@ -111,7 +125,7 @@ export function planPlacement(input: PlacementInput): Placement | Shortfall {
     if (backend === 'cuda' && vramOnly) return { message: poolMessage(input.estimate, [], 1, 'no GPU was found'), gpus: [], couldFit: false }
     if (vramOnly) notes.push(`gpu-policy vram-only: free VRAM cannot be read for ${backend} here, so it is not checked`)
     const deviceMask = Array.isArray(inputs.devices) ? inputs.devices.join(',') : null
-    return { ...NO_GPUS, env, deviceMask, gpuLayers, args: fitOff, llamaFits, notes, selection: inputs.devices ? 'given' : 'none' }
+    return { ...NO_GPUS, env, deviceMask, gpuLayers, args: [...fitOff, ...logged(llamaFits)], llamaFits, weightsOnGpus: vramOnly, notes, selection: inputs.devices ? 'given' : 'none' }
   }
   const candidates = selectCandidates(input.rooms, inputs.devices)
   const selection = inputs.devices === undefined ? 'chosen' : inputs.devices === 'all' ? 'all' : 'given'
@@ -126,13 +140,13 @@ export function planPlacement(input: PlacementInput): Placement | Shortfall {
   const env = { [DEVICE_VARIABLE.cuda]: gpus.every((g) => g.uuid) ? gpus.map((g) => g.uuid).join(',') : gpus.map((g) => g.index).join(',') }
   // Under allow-offload llama.cpp's fit sets the split itself (and gives up on a split the user set).
   const tensorSplit = vramOnly && gpus.length > 1 ? fitted.split.map((s) => Math.max(1, Math.floor(s.share / MiB))) : undefined
-  const args = [...fitOff, ...(tensorSplit ? ['--split-mode', 'layer', '--tensor-split', tensorSplit.join(',')] : [])]
+  const args = [...fitOff, ...(tensorSplit ? ['--split-mode', 'layer', '--tensor-split', tensorSplit.join(',')] : []), ...logged(true)]
   // Under allow-offload the server takes at most what is free; the rest stays in system memory.
   const reservations = fitted.split.map((s) => ({ gpu: s.room.gpu, bytes: vramOnly ? s.bytes : Math.min(s.bytes, Math.max(0, available(s.room))) }))
-  return { gpus, env, deviceMask: gpus.map((g) => g.index).join(','), gpuLayers, args, llamaFits, tensorSplit, estimate, reservations, selection, notes }
+  return { gpus, env, deviceMask: gpus.map((g) => g.index).join(','), gpuLayers, args, llamaFits, weightsOnGpus: vramOnly, tensorSplit, estimate, reservations, selection, notes }
 }
 
-const NO_GPUS: Placement = { gpus: [], env: {}, deviceMask: null, gpuLayers: undefined, args: [], llamaFits: false, tensorSplit: undefined, estimate: undefined, reservations: [], selection: 'none', notes: [] }
+const NO_GPUS: Placement = { gpus: [], env: {}, deviceMask: null, gpuLayers: undefined, args: [], llamaFits: false, weightsOnGpus: false, tensorSplit: undefined, estimate: undefined, reservations: [], selection: 'none', notes: [] }
 
 export function isShortfall(result: Placement | Shortfall): result is Shortfall {
   return 'message' in result

@@ -22,6 +22,7 @@ export interface PoolRequest {
   provisioningMode: 'source' | 'binary' | 'release'
   enginePath: string
   serverFits: boolean
+  serverVerbosity: boolean
   inputs: Pick<ActionInputs, 'devices' | 'gpuPolicy' | 'gpuLayers' | 'ctxSize' | 'parallel' | 'serverArgs' | 'gpuWaitTimeoutSeconds'>
   model: Pick<ProvisionedModel, 'gguf' | 'sizeBytes' | 'path'>
   /** The GPUs as main read them (for the estimate); free memory is read again under the placement lock. */

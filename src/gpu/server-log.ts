@@ -1,13 +1,22 @@
 // What llama-server says it allocated, and what llama.cpp's fit decided, from its log (parsed by pure functions;
-// readServerAllocation reads the log's start). The lines, as
-// llama.cpp v0.5.0 prints them at its default verbosity:
-//   load_tensors: offloaded 33/33 layers to GPU                      (src/llama-model.cpp)
-//   load_tensors:        CUDA0 model buffer size =  3745.02 MiB      (one per buffer: CUDA0, CPU_Mapped, …)
-//   llama_context: n_ctx                 = 4096                      (src/llama-context.cpp)
-//   llama_kv_cache:        CUDA0 KV buffer size =   512.00 MiB       (src/llama-kv-cache.cpp; RS for recurrent)
-//   sched_reserve:        CUDA0 compute buffer size =   296.00 MiB   (src/llama-context.cpp)
-// --fit's own lines are trace level in this release, not printed by default: its decisions show in these.
+// readServerAllocation reads the log's start). The lines, as llama.cpp v0.5.0 writes them (a timestamp and a
+// level letter first; the format strings' sources in brackets):
+//   0.00.441.187 I load_tensors: offloaded 33/33 layers to GPU                       [src/llama-model.cpp]
+//   0.00.444.811 I load_tensors:        CUDA0 model buffer size =  3745.02 MiB       [same; CPU_Mapped, CUDA_Host…]
+//   0.00.445.370 I llama_context: constructing llama_context                         [src/llama-context.cpp]
+//   0.00.445.388 I llama_context: n_ctx                 = 4096                       [same]
+//   0.00.445.450 I llama_kv_cache:      CUDA0 KV buffer size =   512.00 MiB          [src/llama-kv-cache.cpp; RS:
+//                                                                                     src/llama-memory-recurrent.cpp]
+//   0.00.446.655 I sched_reserve:      CUDA0 compute buffer size =   296.00 MiB      [src/llama-context.cpp]
+//   0.01.816.305 I srv  llama_server: model loaded                                   [tools/server/server.cpp]
+// llama.cpp logs them at its INFO level, which v0.5.0's common/log.cpp shows only from verbosity 4 (trace) up:
+// at llama-server's default (3) none is written, so the action passes ALLOCATION_LOG_ARGS where it reads them.
+// --fit's trial loads log the same lines at debug level (`D`, shown only with -v): they are not allocations.
 import { promises as fs } from 'node:fs'
+
+/** What makes llama-server v0.5.0 write the lines above (`-lv 4`: trace, the lowest level that shows them). */
+export const LOG_VERBOSITY_FLAG = '--log-verbosity'
+export const ALLOCATION_LOG_ARGS = [LOG_VERBOSITY_FLAG, '4']
 
 export interface BufferUse {
   /** llama.cpp's buffer name: CUDA0, ROCm1, Vulkan0 on GPUs; CPU, CPU_Mapped, CUDA_Host… in system memory. */
@@ -29,28 +38,64 @@ export function isGpuBuffer(name: string): boolean {
   return GPU_BUFFER.test(name)
 }
 
+// Each pattern is anchored and linear; lines longer than any of these formats are skipped unread.
+const LONGEST_LINE = 512
+const MOST_BUFFERS = 64
+/** `0.00.445.450 I ` (common/log.cpp: minutes.seconds.ms.us, then the level), absent with --no-log-prefix. */
+const PREFIX = /^(?:\d{1,9}\.\d\d\.\d{3}\.\d{3} )?(?:([DIWE]) )?/
+const BUFFER = /^\w{1,32}: +([\w.:[\]-]{1,64}) (model|KV|RS|compute) buffer size = +(\d{1,12}\.\d\d) MiB$/
+const N_CTX = /^llama_context: n_ctx += (\d{1,10})$/
+const OFFLOADED = /^load_tensors: offloaded (\d{1,6})\/(\d{1,6}) layers to GPU$/
+const NEW_CONTEXT = 'llama_context: constructing llama_context'
+const LOADED = /: model loaded$/
+
 export function parseServerLog(text: string): ServerAllocation {
-  const buffers = new Map<string, BufferUse>()
-  const add = (buffer: string, part: 'modelMib' | 'contextMib' | 'computeMib', mib: number) => {
-    const use = buffers.get(buffer) ?? { buffer, modelMib: 0, contextMib: 0, computeMib: 0 }
-    use[part] += mib
-    buffers.set(buffer, use)
-  }
+  const held = new Map<string, Omit<BufferUse, 'buffer'>>()
+  // A context reserves its compute buffers anew (the old ones freed) when its graph changes: per context the last
+  // size counts, and the contexts (a draft model's too) add up.
+  const compute = new Map<string, number>()
+  let context = 0
   let ctx: number | undefined
   let layers: ServerAllocation['layers']
-  for (const line of text.split('\n')) {
-    const buffer = /(\S+)\s+(model|KV|RS|compute) buffer size =\s*([\d.]+) MiB/.exec(line)
+  for (const raw of text.split('\n')) {
+    if (raw.length > LONGEST_LINE) continue
+    const prefix = PREFIX.exec(raw) as RegExpExecArray
+    if (prefix[1] === 'D') continue
+    const line = raw.slice(prefix[0].length).trimEnd()
+    // The end of the load: what follows (a reload after --sleep-idle-seconds, say) is not more memory.
+    if (LOADED.test(line)) break
+    if (line === NEW_CONTEXT) context++
+    const buffer = BUFFER.exec(line)
     if (buffer) {
-      const part = buffer[2] === 'model' ? 'modelMib' : buffer[2] === 'compute' ? 'computeMib' : 'contextMib'
-      add(buffer[1] as string, part, Number(buffer[3]))
+      const [, name, kind, value] = buffer as unknown as [string, string, string, string]
+      const mib = Number(value)
+      if (!held.has(name)) {
+        if (held.size >= MOST_BUFFERS) continue
+        held.set(name, { modelMib: 0, contextMib: 0, computeMib: 0 })
+      }
+      if (kind === 'compute') {
+        compute.set(`${context} ${name}`, mib)
+      } else {
+        const use = held.get(name) as Omit<BufferUse, 'buffer'>
+        use[kind === 'model' ? 'modelMib' : 'contextMib'] += mib
+      }
       continue
     }
-    const n = /\bn_ctx\s+=\s*(\d+)/.exec(line)
-    if (n) ctx = Number(n[1])
-    const offloaded = /offloaded (\d+)\/(\d+) layers to GPU/.exec(line)
-    if (offloaded) layers = { onGpu: Number(offloaded[1]), of: Number(offloaded[2]) }
+    const n = N_CTX.exec(line)
+    // The first context is the model's own; a draft model's comes after it.
+    if (n && ctx === undefined && Number(n[1]) > 0) ctx = Number(n[1])
+    const offloaded = OFFLOADED.exec(line)
+    if (offloaded && layers === undefined) {
+      const onGpu = Number(offloaded[1])
+      const of = Number(offloaded[2])
+      if (onGpu <= of) layers = { onGpu, of }
+    }
   }
-  return { buffers: [...buffers.values()], ctx, layers }
+  for (const [key, mib] of compute) {
+    const use = held.get(key.slice(key.indexOf(' ') + 1)) as Omit<BufferUse, 'buffer'>
+    use.computeMib += mib
+  }
+  return { buffers: [...held].map(([buffer, use]) => ({ buffer, ...use })), ctx, layers }
 }
 
 const mib = (n: number) => `${Math.round(n)} MiB`

@@ -12,12 +12,12 @@ export function helpListsFlag(help: string, flag: string): boolean {
   return new RegExp(`(^|[\\s,])${escaped}(?=[\\s,=]|$)`, 'm').test(help)
 }
 
-/** Whether the binary at `binary` knows `flag`; false when its help cannot be read. */
-export async function serverKnowsFlag(binary: string, flag: string): Promise<boolean> {
+/** Which of `flags` the binary at `binary` knows (one read of its help); none when its help cannot be read. */
+export async function serverKnownFlags(binary: string, flags: string[]): Promise<Set<string>> {
   try {
     const { stdout, stderr } = await execFileAsync(binary, ['--help'], { env: jobEnv(process.env), timeout: 60_000, encoding: 'utf8', maxBuffer: 16 * 2 ** 20 })
-    return helpListsFlag(`${stdout}\n${stderr}`, flag)
+    return new Set(flags.filter((flag) => helpListsFlag(`${stdout}\n${stderr}`, flag)))
   } catch {
-    return false
+    return new Set()
   }
 }

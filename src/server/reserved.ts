@@ -84,3 +84,22 @@ export const RESERVED_SERVER_ENV: Record<string, InputName> = {
   LLAMA_ARG_RPC: Input.Devices,
   LLAMA_ARG_N_GPU_LAYERS_DRAFT: Input.GpuLayers,
 }
+
+// llama-server flags that place weights themselves (llama.cpp common/arg.cpp): tensor buffer overrides, and expert or
+// feed-forward weights kept in system memory, for the model or its draft. Under gpu-policy vram-only on a GPU
+// backend every weight goes to the GPUs the action chose and checked: these would move some behind that check.
+export const WEIGHT_PLACEMENT_FLAGS: readonly string[] = [
+  '-ot', '--override-tensor',
+  '-cmoe', '--cpu-moe',
+  '-ncmoe', '--n-cpu-moe',
+  '-ncffn', '--n-cpu-ffn',
+  '-otd', '--override-tensor-draft', '--spec-draft-override-tensor',
+  '-cmoed', '--cpu-moe-draft', '--spec-draft-cpu-moe',
+  '-ncmoed', '--n-cpu-moe-draft', '--spec-draft-n-cpu-moe', '--spec-draft-ncmoe',
+]
+
+/** Their LLAMA_ARG_* variables (--spec-draft-override-tensor has none). */
+export const WEIGHT_PLACEMENT_ENV: readonly string[] = [
+  'LLAMA_ARG_OVERRIDE_TENSOR', 'LLAMA_ARG_CPU_MOE', 'LLAMA_ARG_N_CPU_MOE', 'LLAMA_ARG_N_CPU_FFN',
+  'LLAMA_ARG_SPEC_DRAFT_CPU_MOE', 'LLAMA_ARG_SPEC_DRAFT_N_CPU_MOE',
+]

@@ -10,7 +10,7 @@ import { saveServerState } from '../state.js'
 import { httpUrl, localAddress, serverArgv } from './argv.js'
 import { waitForHealth } from './health.js'
 import { jobEnv } from '../util/child-env.js'
-import { RESERVED_SERVER_ENV } from './reserved.js'
+import { RESERVED_SERVER_ENV, WEIGHT_PLACEMENT_ENV } from './reserved.js'
 import { launchServer } from './launch.js'
 import { logTail } from './log-tail.js'
 import { findFreePort, portIsFree } from './port.js'
@@ -59,7 +59,7 @@ async function startOnce(binary: string, modelPath: string, inputs: ServerInputs
   const argv = serverArgv({ modelPath, host: inputs.host, port, ctxSize: inputs.ctxSize, gpuLayers: placement.gpuLayers, parallel: inputs.parallel, placement: placement.args, extra: inputs.serverArgs })
   core.info(`Starting ${binary} ${argv.join(' ')}`)
   const startedAt = new Date().toISOString()
-  const launched = launchServer(binary, argv, { ...serverEnv(process.env, inputs.apiKey), ...placement.env }, logPath, inherit)
+  const launched = launchServer(binary, argv, { ...serverEnv(process.env, inputs.apiKey, placement.weightsOnGpus), ...placement.env }, logPath, inherit)
   if (launched.pid === -1) {
     await launched.exited
     throw new ServerError(`could not start ${binary}`)
@@ -88,14 +88,19 @@ async function startOnce(binary: string, modelPath: string, inputs: ServerInputs
 /**
  * The server's environment: the job's, without what the runner passes only to this action (its inputs, which
  * hold secrets, and its service tokens), plus the API key, which llama-server reads from LLAMA_API_KEY.
+ * `weightsOnGpus` (gpu-policy vram-only on a GPU backend): without the variables that place weights elsewhere.
  */
-export function serverEnv(env: NodeJS.ProcessEnv, apiKey: string | undefined): NodeJS.ProcessEnv {
+export function serverEnv(env: NodeJS.ProcessEnv, apiKey: string | undefined, weightsOnGpus = false): NodeJS.ProcessEnv {
   const result: NodeJS.ProcessEnv = {}
   const dropped: string[] = []
   for (const [name, value] of Object.entries(jobEnv(env))) {
     // The environment form of a flag that an input owns would go around that input's checks.
     if (RESERVED_SERVER_ENV[name]) {
       dropped.push(`${name} (set '${RESERVED_SERVER_ENV[name]}' instead)`)
+      continue
+    }
+    if (weightsOnGpus && WEIGHT_PLACEMENT_ENV.includes(name)) {
+      dropped.push(`${name} (gpu-policy vram-only puts every weight on the GPUs)`)
       continue
     }
     result[name] = value

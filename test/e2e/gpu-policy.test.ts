@@ -42,6 +42,8 @@ describe('gpu-policy vram-only (the default on GPU backends)', () => {
     expect(handoff.flags[handoff.flags.indexOf('--n-gpu-layers') + 1]).toBe('all')
     // The engine double's --help lists --fit, as llama-server v0.5.0's does: under vram-only it is turned off.
     expect(handoff.flags.join(' ')).toContain('--fit off')
+    // It lists --log-verbosity too: the log level at which v0.5.0 writes the buffer lines the job reports.
+    expect(handoff.flags.join(' ')).toContain('--log-verbosity 4')
     // One GPU holds it: the fewest, and of two equally free ones the first.
     expect(handoff.gpus).toEqual([{ index: 0, uuid: run.host.gpus[0]?.uuid, name: 'NVIDIA L4', memory_total_mib: 23034, memory_free_mib: 22000, compute_cap: '8.9' }])
     expect(handoff.device_mask).toBe('0')

@@ -3,11 +3,15 @@
 // server, a real llama-server answering /completion. Then a warm run that builds and downloads nothing, and one
 // after cache-dir was moved. The same build then shows the Hugging Face cache shared both ways: llama-server -hf
 // --offline loads what the action fetched, and the action uses what llama.cpp's own downloader fetched.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { estimateVram, memoryArgs } from '../../src/gpu/estimate.js'
+import { fitParamsArgv, parseFitPrint } from '../../src/gpu/fit-params.js'
+import { ALLOCATION_LOG_ARGS, parseServerLog } from '../../src/gpu/server-log.js'
+import { readGgufInfo } from '../../src/model/gguf.js'
 import { writeHeaderOnlyModel } from '../support/gguf-writer.js'
 import { handoffSchemaErrors } from '../support/handoff-schema.js'
 import { HubServer, sha256 } from '../support/hub-server.js'
@@ -127,6 +131,29 @@ describe('the server lifecycle, with the real llama-server built above', () => {
     for (const text of [handoffText, logText, run.stdout.split('\n').slice(1).join('\n'), post.stdout, JSON.stringify(run.outputs), JSON.stringify(run.state)]) {
       expect(text).not.toContain(key)
     }
+    expect(processesWithTrackingId(run.trackingId)).toEqual([])
+  }, 5 * 60_000)
+
+  it("llama-fit-params ships beside llama-server, and llama.cpp's own outputs read as the GPU code expects", async () => {
+    // With the log level the action asks for where it reads the log (on GPUs; a cpu server's log is not read):
+    // llama.cpp v0.5.0 writes its buffer and n_ctx lines at trace level only.
+    const run = await serve(cacheDir, { parallel: '2', 'server-args': ALLOCATION_LOG_ARGS.join(' ') })
+    expect(run.errors).toEqual([])
+    const modelPath = run.outputs['model-path'] as string
+    const fitParams = path.join(path.dirname(run.outputs['engine-path'] as string), 'llama-fit-params')
+    // A cpu build projects onto the host alone: one `Host <model> <context> <compute>` line (MiB), no GPU line.
+    const projection = execFileSync(fitParams, fitParamsArgv({ modelPath, ctxSize: 512, parallel: 2, args: memoryArgs([]) }), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    expect(projection).toMatch(/^Host \d+ \d+ \d+ $/m)
+    expect(parseFitPrint(projection)).toEqual([])
+    // The server's log gives the context and its buffers; its KV cache is what the formula says, to the hundredth of a MiB it prints.
+    const allocation = parseServerLog(readFileSync(run.outputs['log-path'] as string, 'utf8'))
+    expect(allocation.ctx).toBe(512)
+    const kvMib = allocation.buffers.reduce((sum, b) => sum + b.contextMib, 0)
+    expect(kvMib).toBeGreaterThan(0)
+    const formula = estimateVram({ model: await readGgufInfo(modelPath), modelBytes: model.size, ctxSize: 512, parallel: 2, args: memoryArgs([]) })
+    expect(Math.abs(formula.kvBytes / 2 ** 20 - kvMib)).toBeLessThan(0.01)
+    expect(allocation.buffers.some((b) => b.computeMib > 0)).toBe(true)
+    await runPost(run)
     expect(processesWithTrackingId(run.trackingId)).toEqual([])
   }, 5 * 60_000)
 

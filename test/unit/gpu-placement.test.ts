@@ -24,7 +24,7 @@ const model = { gguf: { ...llama2_7b } as unknown as GgufInfo }
 const inputs = { devices: undefined, gpuPolicy: 'vram-only' as const, gpuLayers: undefined, serverArgs: [] }
 type Over = Omit<Partial<PlacementInput>, 'inputs'> & { inputs?: Partial<PlacementInput['inputs']> }
 const plan = (over: Over) =>
-  planPlacement({ backend: 'cuda', provisioningMode: 'source', rooms: [room(gpu(0, 20)), room(gpu(1, 20))], model, estimate, serverFits: true, ...over, inputs: { ...inputs, ...over.inputs } })
+  planPlacement({ backend: 'cuda', provisioningMode: 'source', rooms: [room(gpu(0, 20)), room(gpu(1, 20))], model, estimate, serverFits: true, serverVerbosity: true, ...over, inputs: { ...inputs, ...over.inputs } })
 const placed = (over: Over): Placement => {
   const p = plan(over)
   if (isShortfall(p)) throw new Error(`expected a placement, got: ${p.message}`)
@@ -44,7 +44,7 @@ describe('devices empty: the fewest GPUs that hold the estimate, freest first', 
     expect(p.env).toEqual({ CUDA_VISIBLE_DEVICES: uuid(1) })
     expect(p.deviceMask).toBe('1')
     expect(p.tensorSplit).toBeUndefined()
-    expect(p.args).toEqual(['--fit', 'off'])
+    expect(p.args).toEqual(['--fit', 'off', '--log-verbosity', '4'])
     expect(p.reservations).toEqual([{ gpu: gpu(1, 20), bytes: needOne }])
   })
   it('what other jobs reserved and have not allocated counts as taken', () => {
@@ -58,7 +58,7 @@ describe('devices empty: the fewest GPUs that hold the estimate, freest first', 
     const room1 = 5 * GiB - fixed
     const room2 = 4 * GiB - fixed
     expect(p.tensorSplit).toEqual([Math.floor((splitBytes(estimate) * room1) / (room1 + room2) / MiB), Math.floor((splitBytes(estimate) * room2) / (room1 + room2) / MiB)])
-    expect(p.args).toEqual(['--fit', 'off', '--split-mode', 'layer', '--tensor-split', (p.tensorSplit as number[]).join(',')])
+    expect(p.args).toEqual(['--fit', 'off', '--split-mode', 'layer', '--tensor-split', (p.tensorSplit as number[]).join(','), '--log-verbosity', '4'])
     expect(p.env).toEqual({ CUDA_VISIBLE_DEVICES: `${uuid(1)},${uuid(2)}` })
     // Each GPU's reservation is its share plus what it holds in full; together, what two GPUs need.
     const reserved = p.reservations.map((r) => r.bytes)
@@ -103,14 +103,31 @@ describe('gpu-policy', () => {
   it('vram-only refuses partial offload and turns llama.cpp’s fit off, where the server has it', () => {
     expect(() => plan({ inputs: { gpuLayers: 10 } })).toThrow(/Input 'gpu-layers' is 10: partial offload is refused under gpu-policy: vram-only \(the model has 33 layers\)/)
     expect(placed({ inputs: { gpuLayers: 33 } }).gpuLayers).toBe('all')
-    expect(placed({ serverFits: false }).args).toEqual([])
+    expect(placed({ serverFits: false }).args).toEqual(['--log-verbosity', '4'])
     expect(() => plan({ inputs: { serverArgs: ['--fit', 'on'] } })).toThrow(`Input 'server-args' has --fit: under gpu-policy: vram-only the action checks the fit itself and turns llama.cpp's off; set gpu-policy: allow-offload to let llama.cpp fit`)
-    expect(placed({ inputs: { gpuPolicy: 'allow-offload', serverArgs: ['-fit', 'on', '--fit-target', '2048'] } }).args).toEqual([])
+    expect(placed({ inputs: { gpuPolicy: 'allow-offload', serverArgs: ['-fit', 'on', '--fit-target', '2048'] } }).args).toEqual(['--log-verbosity', '4'])
+  })
+  // llama.cpp v0.5.0's flags (common/arg.cpp) that put weights in system memory or on devices of their own.
+  it.each([
+    ['-ot', 'exps=CPU'], ['--override-tensor', 'blk\\.1\\.=CUDA0'], ['-cmoe'], ['--cpu-moe'], ['-ncmoe', '10'], ['--n-cpu-moe', '10'],
+    ['-ncffn', '4'], ['--n-cpu-ffn', '4'], ['-otd', 'exps=CPU'], ['--override-tensor-draft', 'exps=CPU'], ['--spec-draft-override-tensor', 'exps=CPU'],
+    ['-cmoed'], ['--cpu-moe-draft'], ['--spec-draft-cpu-moe'], ['-ncmoed', '2'], ['--n-cpu-moe-draft', '2'], ['--spec-draft-n-cpu-moe', '2'], ['--spec-draft-ncmoe', '2'],
+  ])('vram-only refuses %s in server-args (it places weights itself); allow-offload and cpu pass it on', (...serverArgs) => {
+    const flag = serverArgs[0] as string
+    const refusal = `Input 'server-args' has ${flag}, which places weights itself (in system memory, or on devices the action did not choose): under gpu-policy: vram-only every weight goes to the GPUs the action chose and checked; set gpu-policy: allow-offload to place them yourself`
+    expect(() => plan({ inputs: { serverArgs: ['--threads', '2', ...serverArgs] } })).toThrow(refusal)
+    expect(() => plan({ backend: 'vulkan', rooms: [], inputs: { serverArgs } })).toThrow(refusal)
+    expect(placed({ inputs: { gpuPolicy: 'allow-offload', serverArgs } }).weightsOnGpus).toBe(false)
+    expect(placed({ backend: 'cpu', inputs: { serverArgs } }).weightsOnGpus).toBe(false)
+  })
+  it('vram-only refuses the --flag=value form too, and says which flag', () => {
+    expect(() => plan({ inputs: { serverArgs: ['--override-tensor=exps=CPU'] } })).toThrow(/^Input 'server-args' has --override-tensor, which places weights itself/)
+    expect(placed({ inputs: { serverArgs: ['--no-mmap', '-t', '4'] } }).weightsOnGpus).toBe(true)
   })
   it('allow-offload: llama.cpp fits (no --fit off, no split of ours, no -ngl unless asked); nothing fits → every GPU', () => {
     const p = placed({ rooms: [room(gpu(0, 1)), room(gpu(1, 2))], inputs: { gpuPolicy: 'allow-offload' } })
     expect(p.gpus.map((g) => g.index)).toEqual([0, 1])
-    expect(p.args).toEqual([])
+    expect(p.args).toEqual(['--log-verbosity', '4'])
     expect(p.tensorSplit).toBeUndefined()
     expect(p.gpuLayers).toBeUndefined()
     expect(p.llamaFits).toBe(true)
@@ -120,6 +137,14 @@ describe('gpu-policy', () => {
     expect(placed({ inputs: { gpuPolicy: 'allow-offload', gpuLayers: 10 } }).gpuLayers).toBe(10)
     // A server without --fit gets every layer, as before llama.cpp could fit.
     expect(placed({ serverFits: false, inputs: { gpuPolicy: 'allow-offload' } }).gpuLayers).toBe('all')
+  })
+  it("asks for the log level that shows llama.cpp v0.5.0's allocation lines wherever the job reports them", () => {
+    // Its buffer lines are trace level (-lv 4); the job reads them for the GPUs it leased and for what fit decided.
+    expect(placed({ serverVerbosity: false }).args).toEqual(['--fit', 'off'])
+    expect(placed({ backend: 'hip', rooms: [], inputs: { devices: [0] } }).args).toEqual(['--fit', 'off'])
+    expect(placed({ backend: 'vulkan', rooms: [], inputs: { gpuPolicy: 'allow-offload' } }).args).toEqual(['--log-verbosity', '4'])
+    expect(placed({ backend: 'vulkan', rooms: [], serverFits: false, inputs: { gpuPolicy: 'allow-offload' } }).args).toEqual([])
+    expect(placed({ backend: 'cpu' }).args).toEqual([])
   })
   it('allow-offload still takes the fewest GPUs that hold it', () => {
     expect(placed({ inputs: { gpuPolicy: 'allow-offload' } }).gpus).toHaveLength(1)

@@ -36,4 +36,9 @@ describe('serverEnv', () => {
     )
     expect(env).toEqual({ PATH: '/bin', RUNNER_TRACKING_ID: 'id', LLAMA_API_KEY: 'k' })
   })
+  it('under gpu-policy vram-only on GPUs, drops the variables that would keep weights in system memory', () => {
+    const job = { PATH: '/bin', LLAMA_ARG_CPU_MOE: '1', LLAMA_ARG_N_CPU_MOE: '8', LLAMA_ARG_N_CPU_FFN: '2', LLAMA_ARG_OVERRIDE_TENSOR: 'exps=CPU', LLAMA_ARG_SPEC_DRAFT_CPU_MOE: '1', LLAMA_ARG_SPEC_DRAFT_N_CPU_MOE: '2', LLAMA_ARG_THREADS: '4' }
+    expect(serverEnv(job, undefined, true)).toEqual({ PATH: '/bin', LLAMA_ARG_THREADS: '4' })
+    expect(serverEnv(job, undefined, false)).toEqual(job)
+  })
 })

@@ -17,7 +17,7 @@ describe('summaryRows', () => {
   it('tells model, engine, server with GPUs and the VRAM estimate, and the time of each phase', () => {
     const gpus = [{ index: 0, uuid: 'GPU-0a', name: 'NVIDIA L4', memoryTotalMib: 23034, memoryFreeMib: 22000, computeCap: '8.9' }]
     const estimate = estimateVram({ model: { blockCount: 2, embeddingLength: 64, headCount: 4, headCountKv: 2, keyLength: null, valueLength: null, feedForwardLength: null, vocabSize: 32000, contextLength: 2048 }, modelBytes: 2 ** 30, ctxSize: 512, parallel: 1, args: memoryArgs([]) })
-    const placement = { gpus, env: {}, deviceMask: '0', gpuLayers: 'all' as const, args: ['--fit', 'off'], llamaFits: false, tensorSplit: undefined, estimate, reservations: [{ gpu: gpus[0] as (typeof gpus)[0], bytes: 1.5 * 2 ** 30 }], selection: 'chosen' as const, notes: [] }
+    const placement = { gpus, env: {}, deviceMask: '0', gpuLayers: 'all' as const, args: ['--fit', 'off', '--log-verbosity', '4'], llamaFits: false, weightsOnGpus: true, tensorSplit: undefined, estimate, reservations: [{ gpu: gpus[0] as (typeof gpus)[0], bytes: 1.5 * 2 ** 30 }], selection: 'chosen' as const, notes: [] }
     const rows = summaryRows({
       model,
       engine,
@@ -36,7 +36,7 @@ describe('summaryRows', () => {
     expect(rows).toContainEqual(['Time', 'load (until /health answered 200)', '1.50 s'])
   })
   it("under allow-offload, says what llama.cpp's fit decided", () => {
-    const placement = { gpus: [], env: {}, deviceMask: null, gpuLayers: undefined, args: [], llamaFits: true, tensorSplit: undefined, estimate: undefined, reservations: [], selection: 'chosen' as const, notes: [] }
+    const placement = { gpus: [], env: {}, deviceMask: null, gpuLayers: undefined, args: ['--log-verbosity', '4'], llamaFits: true, weightsOnGpus: false, tensorSplit: undefined, estimate: undefined, reservations: [], selection: 'chosen' as const, notes: [] }
     const server = { pid: 42, host: '127.0.0.1', port: 8080, url: 'http://127.0.0.1:8080', argv: [], logPath: '/l', startedAt: '', readyAfterMs: 1500 }
     const rows = summaryRows({ model, engine, server, placement, allocation: parseServerLog('load_tensors: offloaded 20/33 layers to GPU\nllama_context: n_ctx                 = 4096\n'), phases: [] })
     expect(rows).toContainEqual(['Server', "llama.cpp's fit decided", 'a context of 4096 tokens, 20 of 33 layers on the GPUs'])
