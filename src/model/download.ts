@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs'
 import { ModelError } from '../errors.js'
 import { abort, discard, type HttpResponse } from '../http/client.js'
 import { HttpStatusError, redactUrl, request, RetryableError, withRetries, DEFAULT_RETRY, type Credential } from '../http/request.js'
-import { isLocalWriteFailure, localWriteError, writeFully } from '../util/disk.js'
+import { isLocalWriteFailure, localWriteError, writeFullySync } from '../util/disk.js'
 import { ProgressReporter } from './progress.js'
 
 export interface DownloadPlan {
@@ -153,7 +153,9 @@ export async function downloadFile(plan: DownloadPlan): Promise<Downloaded> {
     try {
       for await (const chunk of body as AsyncIterable<Buffer>) {
         try {
-          await writeFully(handle, chunk, written)
+          // Synchronously, as each piece arrives (see RangeFetcher.receive in parallel-download.ts): no thread hop
+          // per piece, and the bytes are still in the CPU's cache for the hash below.
+          writeFullySync(handle.fd, chunk, written)
         } catch (error) {
           abort(response)
           if (isLocalWriteFailure(error)) throw await localWriteError(error, plan.dest, plan.expectedSize)

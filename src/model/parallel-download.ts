@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs'
 import { ModelError } from '../errors.js'
 import { abort, discard, type HttpResponse } from '../http/client.js'
 import { DEFAULT_RETRY, HttpStatusError, redactUrl, request, RetryableError, withRetries } from '../http/request.js'
-import { isLocalWriteFailure, localWriteError, preallocate, writevFully } from '../util/disk.js'
+import { isLocalWriteFailure, localWriteError, preallocate, writeFullySync } from '../util/disk.js'
 import { formatBytes } from '../util/format.js'
 import { orderedHasher, type HashMode, type OrderedHasher } from '../util/ordered-hash.js'
 import { changedSince, downloadFile, ifRange, validatorsOf, type DownloadPlan, type Downloaded, type Validators } from './download.js'
@@ -22,7 +22,6 @@ export const AUTO_CONNECTIONS = 8
 export const PARALLEL_MIN_BYTES = 32 * 2 ** 20
 const MIN_RANGE = 2 ** 20
 const MAX_RANGE = 32 * 2 ** 20
-const WRITE_BATCH = 2 ** 20
 
 export interface ModelDownloadPlan extends DownloadPlan {
   /** The `download-connections` input; undefined = automatic. */
@@ -123,8 +122,8 @@ async function downloadInRanges(plan: ModelDownloadPlan, size: number, connectio
       return undefined
     }
     if (failure) throw failure
-    await handle.sync()
-    const digest = await hasher.digest(size)
+    // On disk and hashed: the hashing thread finishes the tail while the kernel writes the file back.
+    const [, digest] = await Promise.all([handle.sync(), hasher.digest(size)])
     if (plan.expectedDigest !== undefined && digest !== plan.expectedDigest) {
       throw new ModelError(`${plan.label} from ${redactUrl(plan.url)} has ${digest}, expected ${plan.expectedDigest}; the download was deleted`)
     }
@@ -240,18 +239,15 @@ class RangeFetcher {
   }
 
   /**
-   * The body at its place in the file, in writes of about a MiB (one per socket read would cost the event loop
-   * more than the network does); a network fault is retryable (what arrived is kept), a local one is not.
+   * The body at its place in the file, each piece written as it arrives, synchronously, as curl does: the bytes
+   * are still in the CPU's cache, and no thread of the pool is woken (nor do several of them queue on the file's
+   * lock) for each; the wait, when the disk cannot keep up, is the event loop's, which slows the sockets as it
+   * should. A network fault is retryable (what arrived is kept); a local one is not.
    */
   private async receive(response: HttpResponse, range: Range): Promise<void> {
     const length = range.end + 1 - range.start
     const body = response.body
     await new Promise<void>((resolve, reject) => {
-      let batch: Buffer[] = []
-      let batched = 0
-      let writing = false
-      let ended = false
-      let dropped: unknown
       let settled = false
       const settle = (error?: unknown) => {
         if (settled) return
@@ -260,43 +256,25 @@ class RangeFetcher {
         abort(response)
         reject(error)
       }
-      const flush = async () => {
-        writing = true
-        const chunks = batch
-        const bytes = batched
-        batch = []
-        batched = 0
-        try {
-          if (bytes > 0) await writevFully(this.handle, chunks, range.start + range.done)
-        } catch (error) {
-          return settle(isLocalWriteFailure(error) ? await localWriteError(error, this.plan.dest, this.plan.expectedSize) : error)
-        }
-        range.done += bytes
-        this.received += bytes
-        this.progress.update(this.received)
-        writing = false
-        if (dropped !== undefined && batched === 0) return settle(dropped)
-        if ((ended || dropped !== undefined) && batched > 0) return void flush()
-        if (ended) return settle(range.done < length ? new RetryableError(`the body ended after ${range.done} of the ${length} bytes from ${range.start}`) : undefined)
-        body.resume()
-      }
       body.on('data', (chunk: Buffer) => {
-        if (range.done + batched + chunk.length > length) return settle(new ModelError(`${this.plan.label}: the server sent more than bytes ${range.start}-${range.end}`))
-        batch.push(chunk)
-        batched += chunk.length
-        if (batched >= WRITE_BATCH && !writing) {
-          body.pause()
-          void flush()
+        if (settled) return
+        if (range.done + chunk.length > length) return settle(new ModelError(`${this.plan.label}: the server sent more than bytes ${range.start}-${range.end}`))
+        try {
+          writeFullySync(this.handle.fd, chunk, range.start + range.done)
+        } catch (error) {
+          if (!isLocalWriteFailure(error)) return settle(error)
+          settled = true
+          abort(response)
+          return void localWriteError(error, this.plan.dest, this.plan.expectedSize).then(reject, reject)
         }
+        range.done += chunk.length
+        this.received += chunk.length
+        this.progress.update(this.received)
       })
-      body.once('end', () => {
-        ended = true
-        if (!writing) void flush()
-      })
+      body.once('end', () => settle(range.done < length ? new RetryableError(`the body ended after ${range.done} of the ${length} bytes from ${range.start}`) : undefined))
       body.once('error', (error: Error) => {
         // The connection dropped or stalled mid-body: what arrived is written, and the next attempt asks for the rest.
-        dropped = new RetryableError(`the connection dropped or stalled after ${range.done + batched} of the ${length} bytes from ${range.start} (${error.message})`)
-        if (!writing) void flush()
+        settle(new RetryableError(`the connection dropped or stalled after ${range.done} of the ${length} bytes from ${range.start} (${error.message})`))
       })
     })
   }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { promises as fs } from 'node:fs'
+import { promises as fs, writeSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { formatBytes } from './format.js'
@@ -81,20 +81,12 @@ export async function preallocate(handle: fs.FileHandle, file: string, size: num
   }
 }
 
-/** Writes `chunks` one after the other from `position` (one writev where the OS takes them all), or throws. */
-export async function writevFully(handle: fs.FileHandle, chunks: Buffer[], position: number): Promise<void> {
-  const { bytesWritten } = await handle.writev(chunks, position)
-  let at = position + bytesWritten
-  let skip = bytesWritten
-  for (const chunk of chunks) {
-    if (skip >= chunk.length) {
-      skip -= chunk.length
-      continue
-    }
-    // A short writev (rare on regular files): what is left, chunk by chunk.
-    const rest = chunk.subarray(skip)
-    await writeFully(handle, rest, at)
-    at += rest.length
-    skip = 0
+/** Writes all of `data` at `position` before it returns, or throws: a short write is never taken for a whole one. */
+export function writeFullySync(fd: number, data: Uint8Array, position: number): void {
+  let done = 0
+  while (done < data.length) {
+    const written = writeSync(fd, data, done, data.length - done, position + done)
+    if (written <= 0) throw Object.assign(new Error('the write made no progress'), { code: 'EIO' })
+    done += written
   }
 }
