@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs'
 import { ModelError } from '../errors.js'
 import { abort, discard, type HttpResponse } from '../http/client.js'
 import { DEFAULT_RETRY, HttpStatusError, redactUrl, request, RetryableError, withRetries } from '../http/request.js'
-import { isLocalWriteFailure, localWriteError, preallocate, writeFullySync } from '../util/disk.js'
+import { isLocalWriteFailure, localWriteError, preallocate, writeFullySync, WriteBehind } from '../util/disk.js'
 import { formatBytes } from '../util/format.js'
 import { orderedHasher, type HashMode, type OrderedHasher } from '../util/ordered-hash.js'
 import { changedSince, downloadFile, ifRange, validatorsOf, type DownloadPlan, type Downloaded, type Validators } from './download.js'
@@ -92,10 +92,12 @@ async function downloadInRanges(plan: ModelDownloadPlan, size: number, connectio
     core.info(`${plan.label}: ${formatBytes(size)} over ${connections} connections, in ${ranges.length} ranges of up to ${formatBytes(step)}`)
     hasher = orderedHasher(plan.dest, plan.hashMode)
     const fetcher = new RangeFetcher(plan, handle, probe, stop.signal, new ProgressReporter(plan.label, size, (line) => core.info(line)))
+    const writeBehind = new WriteBehind(handle)
     let next = 1
     let prefix = 0
     const finished = (range: Range) => {
       range.finished = true
+      writeBehind.wrote(range.end + 1 - range.start)
       while (prefix < ranges.length && ranges[prefix]?.finished) prefix++
       hasher?.advance(prefix === ranges.length ? size : (ranges[prefix] as Range).start)
     }
@@ -123,7 +125,7 @@ async function downloadInRanges(plan: ModelDownloadPlan, size: number, connectio
     }
     if (failure) throw failure
     // On disk and hashed: the hashing thread finishes the tail while the kernel writes the file back.
-    const [, digest] = await Promise.all([handle.sync(), hasher.digest(size)])
+    const [, digest] = await Promise.all([writeBehind.sync(), hasher.digest(size)])
     if (plan.expectedDigest !== undefined && digest !== plan.expectedDigest) {
       throw new ModelError(`${plan.label} from ${redactUrl(plan.url)} has ${digest}, expected ${plan.expectedDigest}; the download was deleted`)
     }

@@ -90,3 +90,36 @@ export function writeFullySync(fd: number, data: Uint8Array, position: number): 
     done += written
   }
 }
+
+/**
+ * Writes a growing file back to disk as it grows (fdatasync in the thread pool after every `every` bytes, one at a
+ * time), so that the fsync before the file is kept finds little left to write. Without it the kernel starts writing
+ * only once a tenth of memory is dirty, and a model of a few GiB waits for its final fsync at the end.
+ */
+export class WriteBehind {
+  private pending = 0
+  private flushing: Promise<void> | undefined
+  private failure: unknown
+
+  constructor(
+    private readonly handle: fs.FileHandle,
+    private readonly every = 64 * 2 ** 20,
+  ) {}
+
+  wrote(bytes: number): void {
+    this.pending += bytes
+    if (this.pending < this.every || this.flushing) return
+    this.pending = 0
+    this.flushing = this.handle
+      .datasync()
+      .catch((error: unknown) => void (this.failure ??= error))
+      .finally(() => (this.flushing = undefined))
+  }
+
+  /** The file on disk: the flush under way, then an fsync; what a flush met is thrown here. */
+  async sync(): Promise<void> {
+    await this.flushing
+    if (this.failure !== undefined) throw this.failure
+    await this.handle.sync()
+  }
+}

@@ -1,6 +1,10 @@
+import { closeSync, mkdtempSync, promises as fs, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { splitPartNames } from '../../src/model/fetch.js'
 import { progressLine } from '../../src/model/progress.js'
+import { WriteBehind } from '../../src/util/disk.js'
 import { formatBytes, formatDuration } from '../../src/util/format.js'
 import { redactUrl, retryAfterMs } from '../../src/http/request.js'
 
@@ -43,5 +47,37 @@ describe('redactUrl', () => {
 describe('splitPartNames', () => {
   it('names every part from the first', () => {
     expect(splitPartNames('m-Q4-00001-of-00003.gguf', 3)).toEqual(['m-Q4-00001-of-00003.gguf', 'm-Q4-00002-of-00003.gguf', 'm-Q4-00003-of-00003.gguf'])
+  })
+})
+
+describe('WriteBehind', () => {
+  // The descriptor is closed under the handle, so that each system call fails and says which it was.
+  async function closedHandle(run: (handle: fs.FileHandle) => Promise<void>): Promise<void> {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sls-write-behind-'))
+    const handle = await fs.open(path.join(dir, 'f'), 'w')
+    closeSync(handle.fd)
+    try {
+      await run(handle)
+    } finally {
+      await handle.close().catch(() => undefined)
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
+  it('below its step it flushes nothing: the final sync is the first system call', async () => {
+    await closedHandle(async (handle) => {
+      const writeBehind = new WriteBehind(handle, 4)
+      writeBehind.wrote(3)
+      await expect(writeBehind.sync()).rejects.toMatchObject({ code: 'EBADF', syscall: 'fsync' })
+    })
+  })
+
+  it('at its step it flushes (fdatasync), and what the flush met fails the final sync', async () => {
+    await closedHandle(async (handle) => {
+      const writeBehind = new WriteBehind(handle, 4)
+      writeBehind.wrote(3)
+      writeBehind.wrote(1)
+      await expect(writeBehind.sync()).rejects.toMatchObject({ code: 'EBADF', syscall: 'fdatasync' })
+    })
   })
 })
