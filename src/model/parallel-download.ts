@@ -21,7 +21,7 @@ export const AUTO_CONNECTIONS = 8
 /** Below this, automatic means one stream: a few seconds at most to gain, and a request per range to pay. */
 export const PARALLEL_MIN_BYTES = 32 * 2 ** 20
 const MIN_RANGE = 2 ** 20
-const MAX_RANGE = 32 * 2 ** 20
+const MAX_RANGE = 64 * 2 ** 20
 
 export interface ModelDownloadPlan extends DownloadPlan {
   /** The `download-connections` input; undefined = automatic. */
@@ -31,11 +31,23 @@ export interface ModelDownloadPlan extends DownloadPlan {
 }
 
 /**
- * The size of each range: about eight per connection, so that a slow connection holds up little and the hashed
- * prefix follows the download closely; between 1 and 32 MiB. Pure.
+ * The ranges of a file of `size` bytes, in order, as [start, end] (inclusive). Each is what is left divided by
+ * the connections, between 1 and 64 MiB (guided self-scheduling): large ranges while much is left, so that a
+ * connection pays for a request (a round trip and the CDN's first byte) every 64 MiB, not every few; smaller and
+ * smaller towards the end, so that the connections finish together rather than one of them fetching a last large
+ * range alone. A last piece under 1 MiB goes with the range before it. Pure.
  */
-export function rangeSize(size: number, connections: number): number {
-  return Math.min(MAX_RANGE, Math.max(MIN_RANGE, Math.ceil(size / (connections * 8))))
+export function planRanges(size: number, connections: number): [number, number][] {
+  const ranges: [number, number][] = []
+  for (let start = 0; start < size; ) {
+    const left = size - start
+    let length = Math.min(MAX_RANGE, Math.max(MIN_RANGE, Math.ceil(left / connections)))
+    // What would be left after this range, if less than a range, goes with it.
+    if (left - length < MIN_RANGE) length = left
+    ranges.push([start, start + length - 1])
+    start += length
+  }
+  return ranges
 }
 
 /** How many connections a file of `size` bytes gets: `setting` (the input) or automatic; 1 is one stream. Pure. */
@@ -43,7 +55,7 @@ export function connectionsFor(size: number | undefined, setting: number | undef
   if (size === undefined || setting === 1) return 1
   if (setting === undefined && size < PARALLEL_MIN_BYTES) return 1
   const wanted = setting ?? AUTO_CONNECTIONS
-  return Math.max(1, Math.min(wanted, Math.ceil(size / rangeSize(size, wanted))))
+  return Math.max(1, Math.min(wanted, planRanges(size, wanted).length))
 }
 
 /** `bytes 0-99/1000` → its numbers; the total is undefined for `*`. Pure. */
@@ -71,6 +83,8 @@ interface Range {
   finished: boolean
 }
 
+const rangeLength = (range: Range): number => range.end + 1 - range.start
+
 /** The server answered a range with something else: the download goes on as one stream, from the start. */
 class RangesNotHonoured extends Error {
   override name = 'RangesNotHonoured'
@@ -78,9 +92,7 @@ class RangesNotHonoured extends Error {
 
 /** The download in ranges, or undefined when it should be one stream instead (nothing of it is kept). */
 async function downloadInRanges(plan: ModelDownloadPlan, size: number, connections: number): Promise<Downloaded | undefined> {
-  const step = rangeSize(size, connections)
-  const ranges: Range[] = []
-  for (let start = 0; start < size; start += step) ranges.push({ start, end: Math.min(size, start + step) - 1, done: 0, finished: false })
+  const ranges: Range[] = planRanges(size, connections).map(([start, end]) => ({ start, end, done: 0, finished: false }))
   const handle = await fs.open(plan.dest, 'w', 0o644)
   const stop = new AbortController()
   let hasher: OrderedHasher | undefined
@@ -89,7 +101,7 @@ async function downloadInRanges(plan: ModelDownloadPlan, size: number, connectio
     await preallocate(handle, plan.dest, size)
     const probe = await probeRanges(plan, size, ranges[0] as Range, stop.signal)
     if (!probe) return undefined
-    core.info(`${plan.label}: ${formatBytes(size)} over ${connections} connections, in ${ranges.length} ranges of up to ${formatBytes(step)}`)
+    core.info(`${plan.label}: ${formatBytes(size)} over ${connections} connections, in ${ranges.length} ranges of ${formatBytes(rangeLength(ranges[0] as Range))} down to ${formatBytes(rangeLength(ranges.at(-1) as Range))}`)
     hasher = orderedHasher(plan.dest, plan.hashMode)
     const fetcher = new RangeFetcher(plan, handle, probe, stop.signal, new ProgressReporter(plan.label, size, (line) => core.info(line)))
     const writeBehind = new WriteBehind(handle)
@@ -97,7 +109,7 @@ async function downloadInRanges(plan: ModelDownloadPlan, size: number, connectio
     let prefix = 0
     const finished = (range: Range) => {
       range.finished = true
-      writeBehind.wrote(range.end + 1 - range.start)
+      writeBehind.wrote(rangeLength(range))
       while (prefix < ranges.length && ranges[prefix]?.finished) prefix++
       hasher?.advance(prefix === ranges.length ? size : (ranges[prefix] as Range).start)
     }
@@ -247,7 +259,7 @@ class RangeFetcher {
    * should. A network fault is retryable (what arrived is kept); a local one is not.
    */
   private async receive(response: HttpResponse, range: Range): Promise<void> {
-    const length = range.end + 1 - range.start
+    const length = rangeLength(range)
     const body = response.body
     await new Promise<void>((resolve, reject) => {
       let settled = false

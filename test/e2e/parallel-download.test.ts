@@ -1,8 +1,9 @@
 // Downloads over several connections and the Hub's rate limits, through the runner harness against the real local
 // Hub-protocol server (test/support/hub-server.ts). The engine is the test double: these tests are about models.
-// Speed is measured by `npx tsx scripts/bench/download.ts`, never asserted here.
+// Speed is measured by `npm run bench -- download`, never asserted here.
 import { readFileSync } from 'node:fs'
 import { afterEach, describe, expect, inject, it } from 'vitest'
+import { planRanges } from '../../src/model/parallel-download.js'
 import { ggufWithPayload } from '../support/gguf-writer.js'
 import { hubServerForFile } from '../support/hub-fixture.js'
 import { sha256 } from '../support/hub-server.js'
@@ -51,7 +52,7 @@ describe('several connections', () => {
     hub().perConnectionRate = 64 * 2 ** 20
     const run = await fetchModel({ model: m.ref })
     expect(run.errors).toEqual([])
-    expect(run.stdout).toMatch(/big-Q8_0\.gguf: 40\.0 MiB over 8 connections, in \d+ ranges of up to/)
+    expect(run.stdout).toMatch(/big-Q8_0\.gguf: 40\.0 MiB over 8 connections, in \d+ ranges of 5\.0 MiB down to /)
     expect(readFileSync(run.outputs['model-path'] as string).equals(m.body)).toBe(true)
     expect(run.outputs['model-digest']).toBe(m.digest)
     // Every byte asked for exactly once, in closed ranges, each conditional on the blob's ETag.
@@ -125,48 +126,5 @@ describe('several connections', () => {
 
 /** Where the probe's range ends: the first range of a file of `size` bytes over `connections`. */
 function rangesAskedEnd(size: number, connections: number): number {
-  return Math.min(32 * 2 ** 20, Math.max(2 ** 20, Math.ceil(size / (connections * 8)))) - 1
+  return (planRanges(size, connections)[0] as [number, number])[1]
 }
-
-describe("the Hub's rate limits", () => {
-  const limited = (seconds: number, extra: Record<string, string> = {}) => ({
-    kind: 'status' as const,
-    status: 429,
-    headers: { RateLimit: `"resolvers";r=0;t=${seconds}`, 'RateLimit-Policy': '"fixed window";"resolvers";q=3000;w=300', ...extra },
-  })
-
-  it('a 429 with RateLimit headers waits the seconds they name, then goes on', async () => {
-    const m = newModelRepo(64 * 1024)
-    hub().hubFaults.push(limited(1))
-    const run = await fetchModel({ model: m.ref })
-    expect(run.errors).toEqual([])
-    expect(run.stdout).toMatch(/HTTP 429 from .*, rate limited: 0 of 3000 resolvers requests left in a 300 s window; the server says to wait 1 s; retrying in 1\.0 s/)
-  })
-
-  it('a wait past the bound fails at once with the numbers; without a token it says a token raises the limit', async () => {
-    const m = newModelRepo(64 * 1024)
-    hub().blobFaults.push(limited(900))
-    const run = await fetchModel({ model: m.ref })
-    expect(run.exitCode).toBe(1)
-    expect(run.errors[0]).toMatch(/HTTP 429 from .*, rate limited: 0 of 3000 resolvers requests left in a 300 s window; the server says to wait 900 s, longer than the 300 s the action waits/)
-    expect(run.errors[0]).toMatch(/a token raises the limit: set 'hf-token' \(or HF_TOKEN\) to a Hugging Face access token/)
-    expect(run.stdout).not.toMatch(/retrying in/)
-  })
-
-  it('Retry-After wins over RateLimit; with a token the message says whose limit it is', async () => {
-    const m = newModelRepo(64 * 1024)
-    hub().tokens.add('hf_rate_token')
-    hub().blobFaults.push(limited(1, { 'Retry-After': '3600' }))
-    const run = await fetchModel({ model: m.ref, 'hf-token': 'hf_rate_token' })
-    expect(run.errors[0]).toMatch(/the server says to wait 3600 s, longer than the 300 s the action waits/)
-    expect(run.errors[0]).toMatch(/counts these requests against the account of the token in 'hf-token'/)
-    expect(run.errors[0]).not.toMatch(/a token raises the limit/)
-  })
-
-  it('a rate-limited endpoint with the model in no cache says so, with the numbers and the advice', async () => {
-    const m = newModelRepo(64 * 1024)
-    hub().hubFaults.push(limited(900))
-    const run = await fetchModel({ model: m.ref })
-    expect(run.errors[0]).toMatch(/is rate-limiting this runner \(.*wait 900 s, longer than the 300 s the action waits\), and hf:.* is not in the Hugging Face cache at .*\. Without a token the Hub counts .*a token raises the limit/)
-  })
-})
