@@ -4,15 +4,13 @@
 // file fetched in ranges (in order as ranges complete, in a worker thread, against one pass at the end); and the
 // action's peak memory for a 4 GiB model against a smaller one. Every run takes its figures in turn (curl, the
 // action, ...), so that the machine's drift falls on all of them alike.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { createHash, randomFillSync } from 'node:crypto'
-import { closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { Transform, type TransformCallback } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { buildFakeLlamaServer } from '../../test/support/engine-fixture.js'
 import { writeHeaderOnlyModel } from '../../test/support/gguf-writer.js'
 import { actionYml, inputVariable, ROOT } from '../../test/support/runner.js'
@@ -67,18 +65,30 @@ function warmPageCache(file: string): void {
 
 // ---- the server: the Hub's /resolve redirect, and a blob host with ranges and a per-connection rate --------------
 
-/** Passes bytes on no faster than `rate` bytes per second. */
-class Throttle extends Transform {
-  private readonly started = Date.now()
-  private sent = 0
-  constructor(private readonly rate: number) {
-    super()
-  }
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    this.sent += chunk.length
-    const wait = this.started + (this.sent / this.rate) * 1000 - Date.now()
-    if (wait > 0) setTimeout(() => done(null, chunk), wait)
-    else done(null, chunk)
+/** The blob host (scripts/bench/blob-server.py: sendfile, as a CDN's server spends next to no CPU of the runner's). */
+interface BlobHost {
+  origin: string
+  /** User + system CPU seconds it has spent so far, its threads included. */
+  cpuSeconds(): number
+  stop(): void
+}
+
+async function startBlobHost(model: ModelFile, rate: number | undefined): Promise<BlobHost> {
+  const script = path.join(ROOT, 'scripts', 'bench', 'blob-server.py')
+  const child = spawn('python3', [script, model.file, `"${model.sha256}"`, String(rate ?? 0)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const port = await new Promise<string>((resolve, reject) => {
+    child.once('error', (error) => reject(new Error(`the download benchmark's blob host needs python3 (${script}): ${error.message}`)))
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before it listened`)))
+    child.stdout.once('data', (line: Buffer) => resolve(line.toString().trim()))
+  })
+  const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    cpuSeconds: () => {
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')
+      return (Number(fields[11]) + Number(fields[12])) / ticks
+    },
+    stop: () => void child.kill(),
   }
 }
 
@@ -86,50 +96,42 @@ interface BenchServer {
   /** The /resolve URL of the model; the endpoint is its origin. */
   url: string
   endpoint: string
-  /** Bytes per second per connection (each answer is limited on its own); undefined: unlimited. */
-  rate: number | undefined
+  /** Where /resolve redirects: the limited blob host (each answer at `rate` bytes per second) or the unlimited one. */
+  limited: boolean
+  /** CPU seconds the blob hosts have spent so far (the /resolve redirects are one small answer per download). */
+  cpuSeconds(): number
   close(): Promise<void>
 }
 
-async function startServer(model: ModelFile): Promise<BenchServer> {
-  const etag = `"${model.sha256}"`
-  const state = { rate: undefined as number | undefined }
-  const blob = http.createServer((req, res) => {
-    const ifRange = req.headers['if-range']
-    const m = (ifRange === undefined || ifRange === etag) && /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '')
-    const start = m ? Number(m[1]) : 0
-    const end = m && m[2] ? Math.min(Number(m[2]), model.size - 1) : model.size - 1
-    const headers: Record<string, string> = { 'Accept-Ranges': 'bytes', ETag: etag, 'Content-Length': String(end + 1 - start) }
-    if (m) headers['Content-Range'] = `bytes ${start}-${end}/${model.size}`
-    res.writeHead(m ? 206 : 200, headers)
-    if (req.method === 'HEAD') return void res.end()
-    const body = createReadStream(model.file, { start, end, highWaterMark: 256 * 1024 })
-    const done = state.rate ? pipeline(body, new Throttle(state.rate), res) : pipeline(body, res)
-    done.catch(() => undefined)
-  })
+async function startServer(model: ModelFile, rate: number): Promise<BenchServer> {
+  const [limited, unlimited] = await Promise.all([startBlobHost(model, rate), startBlobHost(model, undefined)])
+  const state = { limited: false }
   const hub = http.createServer((_req, res) => {
     res.writeHead(302, {
-      Location: `${origin(blob)}/blobs/${model.sha256}?X-Amz-Signature=bench`,
+      Location: `${(state.limited ? limited : unlimited).origin}/blobs/${model.sha256}?X-Amz-Signature=bench`,
       'X-Repo-Commit': COMMIT,
-      'X-Linked-Etag': etag,
+      'X-Linked-Etag': `"${model.sha256}"`,
       'X-Linked-Size': String(model.size),
       'Content-Length': '0',
     })
     res.end()
   })
-  await Promise.all([blob, hub].map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', r))))
+  await new Promise<void>((r) => hub.listen(0, '127.0.0.1', r))
   return {
     endpoint: origin(hub),
     url: `${origin(hub)}/${REPO}/resolve/main/${FILE}`,
-    get rate() {
-      return state.rate
+    get limited() {
+      return state.limited
     },
-    set rate(value) {
-      state.rate = value
+    set limited(value) {
+      state.limited = value
     },
+    cpuSeconds: () => limited.cpuSeconds() + unlimited.cpuSeconds(),
     close: async () => {
-      for (const s of [blob, hub]) s.closeAllConnections()
-      await Promise.all([blob, hub].map((s) => new Promise((r) => s.close(r))))
+      limited.stop()
+      unlimited.stop()
+      hub.closeAllConnections()
+      await new Promise((r) => hub.close(r))
     },
   }
 }
@@ -146,15 +148,16 @@ interface Timed {
   cpu: number
   /** Peak resident memory of the process, bytes (GNU time's %M). */
   peakRss: number
-  /** CPU seconds this process (the server's) spent meanwhile. */
+  /** CPU seconds the server spent meanwhile. */
   serverCpu: number
   stdout: string
 }
 
 /** Runs argv under GNU time: wall seconds, CPU seconds and the peak RSS of the process, and the server's CPU. */
-async function timed(argv: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<Timed> {
+async function timed(argv: string[], options: { server?: BenchServer; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Timed> {
+  const { server, env = process.env, cwd } = options
   const report = path.join(mkdtempSync(path.join(os.tmpdir(), 'bench-time-')), 'time')
-  const server = process.cpuUsage()
+  const serverBefore = server?.cpuSeconds() ?? 0
   const started = performance.now()
   const child = spawn('/usr/bin/time', ['-f', '%U %S %M', '-o', report, ...argv], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
@@ -163,19 +166,19 @@ async function timed(argv: string[], env: NodeJS.ProcessEnv, cwd?: string): Prom
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
   const code = await new Promise<number | null>((r) => child.once('close', r))
   const seconds = (performance.now() - started) / 1000
-  const spent = process.cpuUsage(server)
+  const serverCpu = (server?.cpuSeconds() ?? 0) - serverBefore
   if (code !== 0) throw new Error(`${argv.join(' ')} exited with ${code}:\n${stdout.slice(-3000)}\n${stderr.slice(-3000)}`)
   const [user, sys, kib] = (readFileSync(report, 'utf8').trim().split('\n').at(-1) ?? '').split(' ').map(Number) as [number, number, number]
   rmSync(path.dirname(report), { recursive: true, force: true })
-  return { seconds, cpu: user + sys, peakRss: kib * 1024, serverCpu: (spent.user + spent.system) / 1e6, stdout }
+  return { seconds, cpu: user + sys, peakRss: kib * 1024, serverCpu, stdout }
 }
 
 /** curl's single stream, following the redirect, into a file beside the action's; then sha256sum of that file. */
 async function curlThenSha256sum(server: BenchServer, dir: string): Promise<{ curl: Timed; sha256sum: Timed }> {
   const out = path.join(dir, 'curl.gguf')
   try {
-    const curl = await timed(['curl', '-sS', '-f', '-L', '-o', out, server.url], process.env)
-    const sha256sum = await timed(['sha256sum', out], process.env)
+    const curl = await timed(['curl', '-sS', '-f', '-L', '-o', out, server.url], { server })
+    const sha256sum = await timed(['sha256sum', out])
     return { curl, sha256sum }
   } finally {
     rmSync(out, { force: true })
@@ -194,7 +197,7 @@ async function action(server: BenchServer, dir: string, engine: string, model: M
     writeFileSync(env[name] as string, '')
   }
   try {
-    const run = await timed([process.execPath, path.join(ROOT, actionYml().runs.main)], env, job)
+    const run = await timed([process.execPath, path.join(ROOT, actionYml().runs.main)], { server, env, cwd: job })
     if (!readFileSync(env.GITHUB_OUTPUT as string, 'utf8').includes(`sha256:${model.sha256}`)) throw new Error(`the action did not output the model's digest:\n${run.stdout.slice(-3000)}`)
     return run
   } finally {
@@ -207,7 +210,7 @@ async function downloadOnly(server: BenchServer, dir: string, model: ModelFile, 
   const dest = path.join(dir, `only-${hashMode}.gguf`)
   try {
     const child = path.join(ROOT, 'scripts', 'bench', 'download-child.ts')
-    return await timed([process.execPath, '--import', 'tsx', child, server.url, dest, String(model.size), model.sha256, hashMode], process.env)
+    return await timed([process.execPath, '--import', 'tsx', child, server.url, dest, String(model.size), model.sha256, hashMode], { server })
   } finally {
     rmSync(dest, { force: true })
   }
@@ -254,20 +257,20 @@ async function run(ctx: BenchContext): Promise<Section[]> {
   if (only !== undefined && only !== 'limited' && only !== 'unlimited') throw new Error(`--only takes limited or unlimited, not ${JSON.stringify(only)}`)
   const model = benchModel(size, ctx.log)
   const engine = buildFakeLlamaServer()
-  const server = await startServer(model)
+  const server = await startServer(model, rate)
   mkdirSync(DIR, { recursive: true })
   const dir = mkdtempSync(path.join(DIR, 'run-'))
   const series = new Series(ctx.log)
   const loads: number[] = []
   const perConnection = formatValue(rate, 'bytes/s')
-  const halves: { key: 'limited' | 'unlimited'; rate: number | undefined; label: string }[] = [
-    { key: 'limited' as const, rate, label: `each connection limited to ${perConnection}` },
-    { key: 'unlimited' as const, rate: undefined, label: 'unlimited' },
+  const halves: { key: 'limited' | 'unlimited'; label: string }[] = [
+    { key: 'limited' as const, label: `each connection limited to ${perConnection}` },
+    { key: 'unlimited' as const, label: 'unlimited' },
   ].filter((h) => only === undefined || h.key === only)
   try {
     warmPageCache(model.file)
     for (const half of halves) {
-      server.rate = half.rate
+      server.limited = half.key === 'limited'
       for (let i = 0; i < runs; i++) {
         ctx.log(`download, ${half.label}: run ${i + 1} of ${runs}`)
         loads.push(os.loadavg()[0] as number)
@@ -288,7 +291,7 @@ async function run(ctx: BenchContext): Promise<Section[]> {
   const rssRuns = size === rssSize ? series.get('unlimited: the action') : []
   if (!rssRuns.length) {
     const big = benchModel(rssSize, ctx.log)
-    const bigServer = await startServer(big)
+    const bigServer = await startServer(big, rate)
     try {
       warmPageCache(big.file)
       for (let i = 0; i < runs; i++) rssRuns.push(series.add(`the action, ${formatValue(rssSize, 'bytes')} model, unlimited`, await action(bigServer, dir, engine, big)))
@@ -328,7 +331,7 @@ async function run(ctx: BenchContext): Promise<Section[]> {
   )
 
   const cpuTable: Table = {
-    title: `CPU seconds (user + system, medians; the action's hashing thread included) and peak RSS per process, for the ${formatValue(size, 'bytes')} model; "the server" is the bench's own process, which serves the file, during the same runs`,
+    title: `CPU seconds (user + system, medians; the action's hashing thread included) and peak RSS per process, for the ${formatValue(size, 'bytes')} model; "the server" is the blob hosts' CPU during the same runs`,
     header: ['process', ...halves.map((h) => `CPU s, ${h.label}`), 'the server meanwhile, CPU s', 'peak RSS'],
     rows: ['curl', 'sha256sum', 'the action', 'the action, download-connections: 1', 'ranges hashed in order', 'ranges hashed after'].map((name) => {
       const of = (k: string) => series.get(`${k}: ${name}`)
@@ -344,17 +347,19 @@ async function run(ctx: BenchContext): Promise<Section[]> {
       title: 'Download',
       command: `npm run bench -- download --runs ${runs}${options.length ? ` ${options.join(' ')}` : ''}`,
       intro:
-        `A ${formatValue(size, 'bytes')} GGUF file (random bytes after a header), served from the page cache by a local server that speaks the Hub's protocol ` +
-        '(a /resolve redirect with X-Repo-Commit, X-Linked-Etag and X-Linked-Size, to a blob host that honours ranges and If-Range), ' +
-        `first with each answer limited to ${perConnection} (as CDNs limit each connection), then unlimited. ` +
-        '"The action" is its main step from dist/ as the runner runs it, `start: false`, default inputs (the model into a fresh Hugging Face cache, ' +
-        'automatic connections: 8), timed from spawn to exit: it verifies the sha256, reads the GGUF header and fsyncs the file before it renames it into place. ' +
-        'curl is `curl -sS -f -L -o`, one stream, no verification, no fsync, writing to the same filesystem; "curl + sha256sum" adds coreutils\' ' +
-        'sha256sum of the same file afterwards, the same guarantee as the action. The hashing rows time the download function alone ' +
-        '(scripts/bench/download-child.ts, 8 connections) in a process of its own, hashing in order in a worker thread as ranges complete, ' +
-        'or in one pass at the end. Each run takes every figure of its half in turn. ' +
-        `Ratios are of the medians; below 1, the action is faster. The 1-minute load average during the runs was ${Math.min(...loads).toFixed(1)} to ${Math.max(...loads).toFixed(1)} (${os.cpus().length} CPUs): ` +
-        'the server, the client and the other work on the machine share those CPUs, so a client that needs more CPU than curl (a hash, a second thread) loses time there that a runner fetching from a remote CDN would not.',
+        `A ${formatValue(size, 'bytes')} GGUF file (random bytes after a header), sent from the page cache by a local server that speaks the Hub's protocol: ` +
+          'a /resolve redirect with X-Repo-Commit, X-Linked-Etag and X-Linked-Size, to a blob host that honours ranges and If-Range ' +
+          "(scripts/bench/blob-server.py, which sends with sendfile(2): a remote CDN takes none of the runner's CPU, and this one takes little), " +
+          `first with each answer limited to ${perConnection} (as CDNs limit each connection), then unlimited. ` +
+          '"The action" is its main step from dist/ as the runner runs it, `start: false`, default inputs (the model into a fresh Hugging Face cache, ' +
+          'automatic connections: 8), timed from spawn to exit: it verifies the sha256, reads the GGUF header and fsyncs the file before it renames it into place. ' +
+          "curl is `curl -sS -f -L -o`, one stream, no verification, no fsync, writing to the same filesystem; \"curl + sha256sum\" adds coreutils' " +
+          'sha256sum of the same file afterwards: the guarantee the action gives. The hashing rows time the download function alone ' +
+          '(scripts/bench/download-child.ts, 8 connections) in a process of its own, hashing in order in a worker thread as ranges complete, ' +
+          'or in one pass at the end. Each run takes every figure of its half in turn. ' +
+          `Ratios are of the medians; below 1, the action is faster. The 1-minute load average during the runs was ${Math.min(...loads).toFixed(1)} to ${Math.max(...loads).toFixed(1)} (${os.cpus().length} CPUs): ` +
+          'the clients, the server and the other work on the machine share those CPUs, and where they are short a client that needs more CPU than curl ' +
+          '(a hash, a second thread) loses time that it would not lose beside an idle CPU.',
       figures,
       tables: [cpuTable],
     },
