@@ -96,8 +96,8 @@ async function run(ctx: BenchContext): Promise<Section[]> {
         intro:
           'The main step (`start: false`, `remote-cache: none`) for llama.cpp v0.5.0 on cpu: `engine-source: release` with an empty cache-dir ' +
           `(${release.assetName}, ${formatValue(release.archive.length, 'bytes')}, packed as llama.cpp's release workflow packs it from a shared-library build, ` +
-          "served by the GitHub test double on loopback: add the download at GitHub's speed on a real runner), then again with that cache-dir; " +
-          '`engine-source: build` with an empty cache-dir (so an empty ccache; the source fetched from the same double over git\'s HTTP protocol), then again. ' +
+          "served by the GitHub test double on loopback: add the download at GitHub's speed on a real runner), then again with that cache-dir" +
+          (built ? '; `engine-source: build` with an empty cache-dir (so an empty ccache; the source fetched from the same double over git\'s HTTP protocol), then again. ' : '. ') +
           `Times are the whole step, from the spawn of its process to its exit. The 1-minute load average after each step was ${Math.min(...load).toFixed(1)} to ${Math.max(...load).toFixed(1)} (${os.cpus().length} CPUs).`,
         figures: [
           built
