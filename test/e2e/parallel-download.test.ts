@@ -128,3 +128,46 @@ describe('several connections', () => {
 function rangesAskedEnd(size: number, connections: number): number {
   return (planRanges(size, connections)[0] as [number, number])[1]
 }
+
+describe("the Hub's rate limits", () => {
+  const limited = (seconds: number, extra: Record<string, string> = {}) => ({
+    kind: 'status' as const,
+    status: 429,
+    headers: { RateLimit: `"resolvers";r=0;t=${seconds}`, 'RateLimit-Policy': '"fixed window";"resolvers";q=3000;w=300', ...extra },
+  })
+
+  it('a 429 with RateLimit headers waits the seconds they name, then goes on', async () => {
+    const m = newModelRepo(64 * 1024)
+    hub().hubFaults.push(limited(1))
+    const run = await fetchModel({ model: m.ref })
+    expect(run.errors).toEqual([])
+    expect(run.stdout).toMatch(/HTTP 429 from .*, rate limited: 0 of 3000 resolvers requests left in a 300 s window; the server says to wait 1 s; retrying in 1\.0 s/)
+  })
+
+  it('a wait past the bound fails at once with the numbers; without a token it says a token raises the limit', async () => {
+    const m = newModelRepo(64 * 1024)
+    hub().blobFaults.push(limited(900))
+    const run = await fetchModel({ model: m.ref })
+    expect(run.exitCode).toBe(1)
+    expect(run.errors[0]).toMatch(/HTTP 429 from .*, rate limited: 0 of 3000 resolvers requests left in a 300 s window; the server says to wait 900 s, longer than the 300 s the action waits/)
+    expect(run.errors[0]).toMatch(/a token raises the limit: set 'hf-token' \(or HF_TOKEN\) to a Hugging Face access token/)
+    expect(run.stdout).not.toMatch(/retrying in/)
+  })
+
+  it('Retry-After wins over RateLimit; with a token the message says whose limit it is', async () => {
+    const m = newModelRepo(64 * 1024)
+    hub().tokens.add('hf_rate_token')
+    hub().blobFaults.push(limited(1, { 'Retry-After': '3600' }))
+    const run = await fetchModel({ model: m.ref, 'hf-token': 'hf_rate_token' })
+    expect(run.errors[0]).toMatch(/the server says to wait 3600 s, longer than the 300 s the action waits/)
+    expect(run.errors[0]).toMatch(/counts these requests against the account of the token in 'hf-token'/)
+    expect(run.errors[0]).not.toMatch(/a token raises the limit/)
+  })
+
+  it('a rate-limited endpoint with the model in no cache says so, with the numbers and the advice', async () => {
+    const m = newModelRepo(64 * 1024)
+    hub().hubFaults.push(limited(900))
+    const run = await fetchModel({ model: m.ref })
+    expect(run.errors[0]).toMatch(/is rate-limiting this runner \(.*wait 900 s, longer than the 300 s the action waits\), and hf:.* is not in the Hugging Face cache at .*\. Without a token the Hub counts .*a token raises the limit/)
+  })
+})
