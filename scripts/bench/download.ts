@@ -243,9 +243,6 @@ class Series {
   seconds(name: string): number[] {
     return this.get(name).map((t) => t.seconds)
   }
-  names(): string[] {
-    return [...this.all.keys()]
-  }
 }
 
 async function run(ctx: BenchContext): Promise<Section[]> {
@@ -331,13 +328,13 @@ async function run(ctx: BenchContext): Promise<Section[]> {
   )
 
   const cpuTable: Table = {
-    title: `CPU seconds (user + system, medians; the action's hashing thread included) and peak RSS per process, for the ${formatValue(size, 'bytes')} model; "the server" is the blob hosts' CPU during the same runs`,
-    header: ['process', ...halves.map((h) => `CPU s, ${h.label}`), 'the server meanwhile, CPU s', 'peak RSS'],
+    title: `CPU seconds (user + system, medians; the action's hashing thread included) and peak RSS per process, for the ${formatValue(size, 'bytes')} model, with the blob host's CPU seconds during the same runs`,
+    header: ['process', ...halves.flatMap((h) => [`CPU s, ${h.label}`, 'the blob host meanwhile']), 'peak RSS'],
     rows: ['curl', 'sha256sum', 'the action', 'the action, download-connections: 1', 'ranges hashed in order', 'ranges hashed after'].map((name) => {
       const of = (k: string) => series.get(`${k}: ${name}`)
-      const cell = (xs: Timed[], pick: (t: Timed) => number, unit: 's' | 'bytes') => (xs.length ? (unit === 's' ? median(xs.map(pick)).toFixed(2) : formatValue(median(xs.map(pick)), 'bytes')) : '')
+      const cpu = (xs: Timed[], pick: (t: Timed) => number) => (xs.length ? median(xs.map(pick)).toFixed(2) : '')
       const all = halves.flatMap((h) => of(h.key))
-      return [name, ...halves.map((h) => cell(of(h.key), (t) => t.cpu, 's')), name === 'sha256sum' ? '' : cell(all, (t) => t.serverCpu, 's'), cell(all, (t) => t.peakRss, 'bytes')]
+      return [name, ...halves.flatMap((h) => [cpu(of(h.key), (t) => t.cpu), cpu(of(h.key), (t) => t.serverCpu)]), all.length ? formatValue(median(all.map((t) => t.peakRss)), 'bytes') : '']
     }),
   }
   const options = [size !== parseSize(DEFAULTS.size, 'size') && `--size ${ctx.options.size}`, rate !== parseSize(DEFAULTS.rate, 'rate') && `--rate ${ctx.options.rate}`, rssSize !== parseSize(DEFAULTS.rssSize, 'rss-size') && `--rss-size ${ctx.options['rss-size']}`, only && `--only ${only}`].filter(Boolean)
