@@ -1,29 +1,29 @@
-// `npx tsx scripts/bench/download.ts [--size 4G] [--runs N] [--rate 50M] [--only limited|unlimited]`: the action's fetch of a large hf: model
-// against curl's single stream, on a local server that speaks the Hub's download protocol (a /resolve redirect to
-// a blob host that honours ranges), first with each connection limited to --rate bytes per second (as CDNs limit
-// them), then unlimited; the action's peak memory (GNU time's maximum RSS); and the two ways of hashing a file
-// fetched in ranges (in order as they complete, in a worker thread, against one pass at the end). It prints one
-// markdown section on stdout; progress goes to stderr. Stand-alone (the `npm run bench` wiring is the lead's):
-// `downloadBenchmark()` returns the same section as data.
+// Download: the action's fetch of a large hf: model against curl's single stream, on a local server that speaks
+// the Hub's download protocol (a /resolve redirect to a blob host that honours ranges), first with each
+// connection limited to --rate bytes per second (as CDNs limit them), then unlimited; the two ways of hashing a
+// file fetched in ranges (in order as ranges complete, in a worker thread, against one pass at the end); and the
+// action's peak memory for a 4 GiB model against a smaller one. Every run takes its figures in turn (curl, the
+// action, ...), so that the machine's drift falls on all of them alike.
 import { execFileSync, spawn } from 'node:child_process'
 import { createHash, randomFillSync } from 'node:crypto'
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, closeSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { Transform, type TransformCallback } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
-import { fileURLToPath } from 'node:url'
 import { buildFakeLlamaServer } from '../../test/support/engine-fixture.js'
 import { writeHeaderOnlyModel } from '../../test/support/gguf-writer.js'
 import { actionYml, inputVariable, ROOT } from '../../test/support/runner.js'
+import type { BenchContext, Benchmark } from './context.js'
+import { formatValue, type Figure, type Section, type Table } from './report.js'
+import { BENCH_DIR } from './setup.js'
+import { median } from './stats.js'
 
-const BENCH_DIR = path.join(ROOT, 'node_modules', '.cache', 'setup-llama-server', 'bench-download')
+const DIR = path.join(BENCH_DIR, 'download')
 const REPO = 'bench/large-model'
 const FILE = 'large-Q8_0.gguf'
 const COMMIT = 'b'.repeat(40)
-const log = (line: string) => process.stderr.write(`[bench download] ${line}\n`)
+const DEFAULTS = { size: '2G', rate: '50M', rssSize: '4G' }
 
 // ---- the model: a GGUF header and random bytes, made once and kept ------------------------------------------------
 
@@ -33,13 +33,13 @@ interface ModelFile {
   sha256: string
 }
 
-/** A GGUF file of about `size` bytes (a header the action accepts, then random bytes), with its sha256. */
-export function benchModel(size: number): ModelFile {
-  mkdirSync(BENCH_DIR, { recursive: true })
-  const file = path.join(BENCH_DIR, `model-${size}.gguf`)
+/** A GGUF file of `size` bytes (a header the action accepts, then random bytes), with its sha256. */
+function benchModel(size: number, log: (line: string) => void): ModelFile {
+  mkdirSync(DIR, { recursive: true })
+  const file = path.join(DIR, `model-${size}.gguf`)
   const meta = `${file}.json`
   if (existsSync(meta) && existsSync(file) && statSync(file).size === size) return JSON.parse(readFileSync(meta, 'utf8')) as ModelFile
-  log(`making a ${(size / 2 ** 30).toFixed(1)} GiB model in ${file} (once)`)
+  log(`making a ${formatValue(size, 'bytes')} model in ${file} (once)`)
   writeHeaderOnlyModel(file)
   const hash = createHash('sha256').update(readFileSync(file))
   const fd = openSync(file, 'a')
@@ -55,20 +55,40 @@ export function benchModel(size: number): ModelFile {
   return model
 }
 
+/** Reads the file once, so that the server sends it from the page cache to curl and to the action alike. */
+function warmPageCache(file: string): void {
+  const fd = openSync(file, 'r')
+  const buffer = Buffer.allocUnsafe(16 * 2 ** 20)
+  while (readSync(fd, buffer) > 0);
+  closeSync(fd)
+}
+
 // ---- the server: the Hub's /resolve redirect, and a blob host with ranges and a per-connection rate --------------
 
-/** Passes bytes on no faster than `rate` bytes per second. */
-class Throttle extends Transform {
-  private readonly started = Date.now()
-  private sent = 0
-  constructor(private readonly rate: number) {
-    super()
-  }
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    this.sent += chunk.length
-    const wait = this.started + (this.sent / this.rate) * 1000 - Date.now()
-    if (wait > 0) setTimeout(() => done(null, chunk), wait)
-    else done(null, chunk)
+/** The blob host (scripts/bench/blob-server.py: sendfile, as a CDN's server spends next to no CPU of the runner's). */
+interface BlobHost {
+  origin: string
+  /** User + system CPU seconds it has spent so far, its threads included. */
+  cpuSeconds(): number
+  stop(): void
+}
+
+async function startBlobHost(model: ModelFile, rate: number | undefined): Promise<BlobHost> {
+  const script = path.join(ROOT, 'scripts', 'bench', 'blob-server.py')
+  const child = spawn('python3', [script, model.file, `"${model.sha256}"`, String(rate ?? 0)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const port = await new Promise<string>((resolve, reject) => {
+    child.once('error', (error) => reject(new Error(`the download benchmark's blob host needs python3 (${script}): ${error.message}`)))
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before it listened`)))
+    child.stdout.once('data', (line: Buffer) => resolve(line.toString().trim()))
+  })
+  const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    cpuSeconds: () => {
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')
+      return (Number(fields[11]) + Number(fields[12])) / ticks
+    },
+    stop: () => void child.kill(),
   }
 }
 
@@ -76,50 +96,42 @@ interface BenchServer {
   /** The /resolve URL of the model; the endpoint is its origin. */
   url: string
   endpoint: string
-  /** Bytes per second per connection; undefined: unlimited. */
-  rate: number | undefined
+  /** Where /resolve redirects: the limited blob host (each answer at `rate` bytes per second) or the unlimited one. */
+  limited: boolean
+  /** CPU seconds the blob hosts have spent so far (the /resolve redirects are one small answer per download). */
+  cpuSeconds(): number
   close(): Promise<void>
 }
 
-export async function startServer(model: ModelFile): Promise<BenchServer> {
-  const etag = `"${model.sha256}"`
-  const state = { rate: undefined as number | undefined }
-  const blob = http.createServer((req, res) => {
-    const ifRange = req.headers['if-range']
-    const m = (ifRange === undefined || ifRange === etag) && /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '')
-    const start = m ? Number(m[1]) : 0
-    const end = m && m[2] ? Math.min(Number(m[2]), model.size - 1) : model.size - 1
-    const headers: Record<string, string> = { 'Accept-Ranges': 'bytes', ETag: etag, 'Content-Length': String(end + 1 - start) }
-    if (m) headers['Content-Range'] = `bytes ${start}-${end}/${model.size}`
-    res.writeHead(m ? 206 : 200, headers)
-    if (req.method === 'HEAD') return void res.end()
-    const body = createReadStream(model.file, { start, end, highWaterMark: 256 * 1024 })
-    const done = state.rate ? pipeline(body, new Throttle(state.rate), res) : pipeline(body, res)
-    done.catch(() => undefined)
-  })
-  const hub = http.createServer((req, res) => {
+async function startServer(model: ModelFile, rate: number): Promise<BenchServer> {
+  const [limited, unlimited] = await Promise.all([startBlobHost(model, rate), startBlobHost(model, undefined)])
+  const state = { limited: false }
+  const hub = http.createServer((_req, res) => {
     res.writeHead(302, {
-      Location: `${origin(blob)}/blobs/${model.sha256}?X-Amz-Signature=bench`,
+      Location: `${(state.limited ? limited : unlimited).origin}/blobs/${model.sha256}?X-Amz-Signature=bench`,
       'X-Repo-Commit': COMMIT,
-      'X-Linked-Etag': etag,
+      'X-Linked-Etag': `"${model.sha256}"`,
       'X-Linked-Size': String(model.size),
       'Content-Length': '0',
     })
     res.end()
   })
-  await Promise.all([blob, hub].map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', r))))
+  await new Promise<void>((r) => hub.listen(0, '127.0.0.1', r))
   return {
     endpoint: origin(hub),
     url: `${origin(hub)}/${REPO}/resolve/main/${FILE}`,
-    get rate() {
-      return state.rate
+    get limited() {
+      return state.limited
     },
-    set rate(value) {
-      state.rate = value
+    set limited(value) {
+      state.limited = value
     },
+    cpuSeconds: () => limited.cpuSeconds() + unlimited.cpuSeconds(),
     close: async () => {
-      for (const s of [blob, hub]) s.closeAllConnections()
-      await Promise.all([blob, hub].map((s) => new Promise((r) => s.close(r))))
+      limited.stop()
+      unlimited.stop()
+      hub.closeAllConnections()
+      await new Promise((r) => hub.close(r))
     },
   }
 }
@@ -132,15 +144,20 @@ function origin(server: http.Server): string {
 
 interface Timed {
   seconds: number
-  /** User + system CPU seconds of the process and its children. */
-  cpuSeconds?: number
+  /** User + system CPU seconds of the process (its threads included). */
+  cpu: number
   /** Peak resident memory of the process, bytes (GNU time's %M). */
-  peakRss?: number
+  peakRss: number
+  /** CPU seconds the server spent meanwhile. */
+  serverCpu: number
+  stdout: string
 }
 
-/** Runs argv under GNU time: wall seconds, and the peak RSS of the (single) process. */
-async function timed(argv: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<Timed & { stdout: string }> {
+/** Runs argv under GNU time: wall seconds, CPU seconds and the peak RSS of the process, and the server's CPU. */
+async function timed(argv: string[], options: { server?: BenchServer; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Timed> {
+  const { server, env = process.env, cwd } = options
   const report = path.join(mkdtempSync(path.join(os.tmpdir(), 'bench-time-')), 'time')
+  const serverBefore = server?.cpuSeconds() ?? 0
   const started = performance.now()
   const child = spawn('/usr/bin/time', ['-f', '%U %S %M', '-o', report, ...argv], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
@@ -149,36 +166,27 @@ async function timed(argv: string[], env: NodeJS.ProcessEnv, cwd?: string): Prom
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
   const code = await new Promise<number | null>((r) => child.once('close', r))
   const seconds = (performance.now() - started) / 1000
+  const serverCpu = (server?.cpuSeconds() ?? 0) - serverBefore
   if (code !== 0) throw new Error(`${argv.join(' ')} exited with ${code}:\n${stdout.slice(-3000)}\n${stderr.slice(-3000)}`)
   const [user, sys, kib] = (readFileSync(report, 'utf8').trim().split('\n').at(-1) ?? '').split(' ').map(Number) as [number, number, number]
   rmSync(path.dirname(report), { recursive: true, force: true })
-  return { seconds, cpuSeconds: user + sys, peakRss: kib * 1024, stdout }
+  return { seconds, cpu: user + sys, peakRss: kib * 1024, serverCpu, stdout }
 }
 
-/** curl's single stream, following the redirect, into a file: what a workflow does by hand. */
-export async function curl(server: BenchServer, dir: string): Promise<Timed> {
+/** curl's single stream, following the redirect, into a file beside the action's; then sha256sum of that file. */
+async function curlThenSha256sum(server: BenchServer, dir: string): Promise<{ curl: Timed; sha256sum: Timed }> {
   const out = path.join(dir, 'curl.gguf')
   try {
-    return await timed(['curl', '-sS', '-f', '-L', '-o', out, server.url], process.env)
-  } finally {
-    rmSync(out, { force: true })
-  }
-}
-
-/** The same, then sha256sum: the guarantee the action gives. */
-async function curlAndSha256(server: BenchServer, dir: string): Promise<Timed> {
-  const out = path.join(dir, 'curl.gguf')
-  try {
-    const a = await timed(['curl', '-sS', '-f', '-L', '-o', out, server.url], process.env)
-    const b = await timed(['sha256sum', out], process.env)
-    return { seconds: a.seconds + b.seconds }
+    const curl = await timed(['curl', '-sS', '-f', '-L', '-o', out, server.url], { server })
+    const sha256sum = await timed(['sha256sum', out])
+    return { curl, sha256sum }
   } finally {
     rmSync(out, { force: true })
   }
 }
 
 /** The action's main step (dist/, as the runner runs it), start: false, into a fresh Hugging Face cache. */
-export async function action(server: BenchServer, dir: string, engine: string, model: ModelFile, inputs: Record<string, string> = {}): Promise<Timed> {
+async function action(server: BenchServer, dir: string, engine: string, model: ModelFile, inputs: Record<string, string> = {}): Promise<Timed> {
   const job = mkdtempSync(path.join(dir, 'job-'))
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, GITHUB_ACTIONS: 'true', RUNNER_TEMP: job, RUNNER_TOOL_CACHE: job, GITHUB_WORKSPACE: job, HF_HOME: path.join(job, 'hf-home') }
   for (const [name, spec] of Object.entries(actionYml().inputs)) if (spec.default !== undefined) env[inputVariable(name)] = spec.default
@@ -189,7 +197,7 @@ export async function action(server: BenchServer, dir: string, engine: string, m
     writeFileSync(env[name] as string, '')
   }
   try {
-    const run = await timed([process.execPath, path.join(ROOT, actionYml().runs.main)], env, job)
+    const run = await timed([process.execPath, path.join(ROOT, actionYml().runs.main)], { server, env, cwd: job })
     if (!readFileSync(env.GITHUB_OUTPUT as string, 'utf8').includes(`sha256:${model.sha256}`)) throw new Error(`the action did not output the model's digest:\n${run.stdout.slice(-3000)}`)
     return run
   } finally {
@@ -197,187 +205,172 @@ export async function action(server: BenchServer, dir: string, engine: string, m
   }
 }
 
-/** The download function alone (no action around it), with one way of hashing or the other, in a child process. */
-export async function downloadOnly(server: BenchServer, dir: string, model: ModelFile, hashMode: 'in-order' | 'after'): Promise<Timed> {
+/** The download function alone, with one way of hashing or the other (scripts/bench/download-child.ts). */
+async function downloadOnly(server: BenchServer, dir: string, model: ModelFile, hashMode: 'in-order' | 'after'): Promise<Timed> {
   const dest = path.join(dir, `only-${hashMode}.gguf`)
   try {
-    const argv = [process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url), '--download-only', server.url, dest, String(model.size), model.sha256, hashMode]
-    return await timed(argv, process.env)
+    const child = path.join(ROOT, 'scripts', 'bench', 'download-child.ts')
+    return await timed([process.execPath, '--import', 'tsx', child, server.url, dest, String(model.size), model.sha256, hashMode], { server })
   } finally {
     rmSync(dest, { force: true })
   }
 }
 
-// ---- the section -----------------------------------------------------------------------------------------------
+// ---- the runs and the section ----------------------------------------------------------------------------------
 
-export interface Figure {
-  name: string
-  unit: 's' | 'bytes'
-  samples: number[]
-  /** CPU seconds (user + system) of the timed process, per sample: context on a shared machine. */
-  cpu?: number[]
-  anchor?: { name: string; samples: number[] }
-  compare?: 'ratio'
-  target?: { text: string; met: boolean }
+/** `2G`, `50M`, `512K`, `1073741824` → bytes. Pure. */
+export function parseSize(text: string, option: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMG]?)(?:i?B)?$/i.exec(text.trim())
+  if (!m || Number(m[1]) <= 0) throw new Error(`--${option} takes a size such as 2G, 50M or 1048576 (bytes), not ${JSON.stringify(text)}`)
+  const unit = ({ '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 } as Record<string, number>)[(m[2] ?? '').toUpperCase()] as number
+  return Math.round(Number(m[1]) * unit)
 }
 
-export interface DownloadSection {
-  id: string
-  title: string
-  command: string
-  intro: string
-  figures: Figure[]
-  notes: string[]
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
-}
-
-async function repeat(times: number, what: string, fn: () => Promise<Timed>): Promise<Timed[]> {
-  const out: Timed[] = []
-  for (let i = 0; i < times; i++) {
-    const t = await fn()
-    log(`${what}: ${t.seconds.toFixed(2)} s${t.peakRss ? `, peak RSS ${(t.peakRss / 2 ** 20).toFixed(0)} MiB` : ''}`)
-    out.push(t)
+/** One series of samples per thing timed, filled run after run. */
+class Series {
+  private readonly all = new Map<string, Timed[]>()
+  constructor(private readonly log: (line: string) => void) {}
+  add(name: string, t: Timed): Timed {
+    const list = this.all.get(name) ?? []
+    list.push(t)
+    this.all.set(name, list)
+    this.log(`${name}: ${t.seconds.toFixed(2)} s, ${t.cpu.toFixed(2)} CPU s, peak RSS ${formatValue(t.peakRss, 'bytes')}; the server ${t.serverCpu.toFixed(2)} CPU s; load ${os.loadavg()[0]?.toFixed(1)}`)
+    return t
   }
-  return out
+  get(name: string): Timed[] {
+    return this.all.get(name) ?? []
+  }
+  seconds(name: string): number[] {
+    return this.get(name).map((t) => t.seconds)
+  }
 }
 
-export interface DownloadOptions {
-  size: number
-  runs: number
-  /** Bytes per second per connection for the limited half. */
-  rate: number
-  /** One half only: the server limited per connection, or unlimited. */
-  only?: 'limited' | 'unlimited'
-}
-
-export async function downloadBenchmark(options: DownloadOptions): Promise<DownloadSection> {
-  const model = benchModel(options.size)
+async function run(ctx: BenchContext): Promise<Section[]> {
+  const runs = ctx.runs ?? 3
+  const size = parseSize(ctx.options.size ?? DEFAULTS.size, 'size')
+  const rate = parseSize(ctx.options.rate ?? DEFAULTS.rate, 'rate')
+  const rssSize = parseSize(ctx.options['rss-size'] ?? DEFAULTS.rssSize, 'rss-size')
+  const only = ctx.options.only
+  if (only !== undefined && only !== 'limited' && only !== 'unlimited') throw new Error(`--only takes limited or unlimited, not ${JSON.stringify(only)}`)
+  const model = benchModel(size, ctx.log)
   const engine = buildFakeLlamaServer()
-  const server = await startServer(model)
-  const dir = mkdtempSync(path.join(BENCH_DIR, 'run-'))
-  const gib = (model.size / 2 ** 30).toFixed(1)
-  const mibs = (options.rate / 2 ** 20).toFixed(0)
-  const s = (xs: Timed[]) => xs.map((x) => x.seconds)
-  const cpu = (xs: Timed[]) => xs.map((x) => x.cpuSeconds ?? NaN)
-  const figures: Figure[] = []
-  const notes: string[] = []
-  const actions: Timed[] = []
+  const server = await startServer(model, rate)
+  mkdirSync(DIR, { recursive: true })
+  const dir = mkdtempSync(path.join(DIR, 'run-'))
+  const series = new Series(ctx.log)
+  const loads: number[] = []
+  const perConnection = formatValue(rate, 'bytes/s')
+  const halves: { key: 'limited' | 'unlimited'; label: string }[] = [
+    { key: 'limited' as const, label: `each connection limited to ${perConnection}` },
+    { key: 'unlimited' as const, label: 'unlimited' },
+  ].filter((h) => only === undefined || h.key === only)
   try {
-    if (options.only !== 'unlimited') {
-      server.rate = options.rate
-      const curled = await repeat(options.runs, `curl, ${mibs} MiB/s per connection`, () => curl(server, dir))
-      const act = await repeat(options.runs, 'the action, limited', () => action(server, dir, engine, model))
-      const after = await repeat(options.runs, 'ranges hashed after, limited', () => downloadOnly(server, dir, model, 'after'))
-      const inOrder = await repeat(options.runs, 'ranges hashed in order, limited', () => downloadOnly(server, dir, model, 'in-order'))
-      const speedup = median(s(curled)) / median(s(act))
-      actions.push(...act)
-      figures.push(
-        { name: `the action, each connection limited to ${mibs} MiB/s`, unit: 's', samples: s(act), cpu: cpu(act), anchor: { name: 'curl', samples: s(curled) }, compare: 'ratio', target: { text: 'at least 3x faster than curl', met: speedup >= 3 } },
-        { name: `ranges hashed in order as they complete, ${mibs} MiB/s per connection`, unit: 's', samples: s(inOrder), cpu: cpu(inOrder), anchor: { name: 'one pass at the end', samples: s(after) }, compare: 'ratio' },
-      )
-      notes.push(`Each connection limited to ${mibs} MiB/s: the action is ${speedup.toFixed(2)}x faster than curl; one pass at the end took ${median(cpu(after)).toFixed(2)} CPU s (median).`)
-    }
-    if (options.only !== 'limited') {
-      server.rate = undefined
-      const curled = await repeat(options.runs, 'curl, unlimited', () => curl(server, dir))
-      const curledSha = await repeat(options.runs, 'curl + sha256sum, unlimited', () => curlAndSha256(server, dir))
-      const act = await repeat(options.runs, 'the action, unlimited', () => action(server, dir, engine, model))
-      const one = await repeat(options.runs, 'the action, download-connections: 1, unlimited', () => action(server, dir, engine, model, { 'download-connections': '1' }))
-      const after = await repeat(options.runs, 'ranges hashed after, unlimited', () => downloadOnly(server, dir, model, 'after'))
-      const inOrder = await repeat(options.runs, 'ranges hashed in order, unlimited', () => downloadOnly(server, dir, model, 'in-order'))
-      const ratio = median(s(act)) / median(s(curled))
-      actions.push(...act)
-      figures.push(
-        { name: 'the action, unlimited', unit: 's', samples: s(act), cpu: cpu(act), anchor: { name: 'curl', samples: s(curled) }, compare: 'ratio', target: { text: 'within 1.1x of curl', met: ratio <= 1.1 } },
-        { name: 'the action, unlimited', unit: 's', samples: s(act), cpu: cpu(act), anchor: { name: 'curl + sha256sum', samples: s(curledSha) }, compare: 'ratio' },
-        { name: 'the action with download-connections: 1, unlimited', unit: 's', samples: s(one), cpu: cpu(one), anchor: { name: 'curl', samples: s(curled) }, compare: 'ratio' },
-        { name: 'ranges hashed in order as they complete, unlimited', unit: 's', samples: s(inOrder), cpu: cpu(inOrder), anchor: { name: 'one pass at the end', samples: s(after) }, compare: 'ratio' },
-      )
-      notes.push(
-        `Unlimited: the action takes ${ratio.toFixed(2)}x curl's time; CPU seconds (medians): curl ${median(cpu(curled)).toFixed(2)}, the action ${median(cpu(act)).toFixed(2)}, one pass at the end ${median(cpu(after)).toFixed(2)}. Where the cores are busy, wall times follow CPU times.`,
-      )
-    }
-    const peak = Math.max(...actions.map((x) => x.peakRss ?? 0))
-    figures.push({ name: "the action's peak RSS", unit: 'bytes', samples: actions.map((x) => x.peakRss ?? 0), target: { text: 'bounded (not the model size)', met: peak < model.size / 8 } })
-    notes.push('The hashing figures time the download function alone (src/model/parallel-download.ts, 8 connections) in a process of its own, so that only the way of hashing differs.')
-    return {
-      id: 'download',
-      title: `Download: a ${gib} GiB hf: model, the action against curl`,
-      command: `npx tsx scripts/bench/download.ts --size ${options.size} --runs ${options.runs} --rate ${options.rate}${options.only ? ` --only ${options.only}` : ''}`,
-      intro:
-        `A local server speaking the Hub's protocol (a /resolve redirect to a blob host with ranges) serves a ${gib} GiB GGUF file from disk. ` +
-        `"The action" is its main step from dist/ with start: false and default inputs (hf-cache into a fresh HF_HOME, automatic connections), ` +
-        `timed from spawn to exit, sha256 verified and GGUF header read included; curl is \`curl -L -o\`, one stream, no verification. ` +
-        `"Limited" caps each connection at ${mibs} MiB/s, as CDNs cap them.`,
-      figures,
-      notes,
+    warmPageCache(model.file)
+    for (const half of halves) {
+      server.limited = half.key === 'limited'
+      for (let i = 0; i < runs; i++) {
+        ctx.log(`download, ${half.label}: run ${i + 1} of ${runs}`)
+        loads.push(os.loadavg()[0] as number)
+        const { curl, sha256sum } = await curlThenSha256sum(server, dir)
+        series.add(`${half.key}: curl`, curl)
+        series.add(`${half.key}: sha256sum`, sha256sum)
+        series.add(`${half.key}: curl + sha256sum`, { ...curl, seconds: curl.seconds + sha256sum.seconds, cpu: curl.cpu + sha256sum.cpu, serverCpu: curl.serverCpu })
+        series.add(`${half.key}: the action`, await action(server, dir, engine, model))
+        if (half.key === 'unlimited') series.add(`${half.key}: the action, download-connections: 1`, await action(server, dir, engine, model, { 'download-connections': '1' }))
+        series.add(`${half.key}: ranges hashed after`, await downloadOnly(server, dir, model, 'after'))
+        series.add(`${half.key}: ranges hashed in order`, await downloadOnly(server, dir, model, 'in-order'))
+      }
     }
   } finally {
     await server.close()
-    rmSync(dir, { recursive: true, force: true })
   }
-}
-
-function formatValue(value: number, unit: Figure['unit']): string {
-  return unit === 's' ? `${value.toFixed(2)} s` : `${(value / 2 ** 20).toFixed(0)} MiB`
-}
-
-export function renderMarkdown(section: DownloadSection): string {
-  const cpus = os.cpus()
-  const lines = [
-    `## ${section.title}`,
-    '',
-    `Measured ${new Date().toISOString()} on ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} CPUs, load average ${os.loadavg()[0]?.toFixed(2)} at the end, ` +
-      `commit ${execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()}. Command: \`${section.command}\``,
-    '',
-    section.intro,
-    '',
-    '| figure | median (min–max) | CPU s | against | ratio | target |',
-    '| --- | --- | --- | --- | --- | --- |',
-  ]
-  for (const f of section.figures) {
-    const spread = `${formatValue(median(f.samples), f.unit)} (${formatValue(Math.min(...f.samples), f.unit)}–${formatValue(Math.max(...f.samples), f.unit)})`
-    const anchor = f.anchor ? `${f.anchor.name}: ${formatValue(median(f.anchor.samples), f.unit)}` : ''
-    const r = f.anchor ? median(f.samples) / median(f.anchor.samples) : undefined
-    const ratio = r === undefined ? '' : r < 1 ? `${r.toFixed(2)}x (${(1 / r).toFixed(2)}x faster)` : `${r.toFixed(2)}x`
-    const target = f.target ? `${f.target.text}: ${f.target.met ? 'met' : 'NOT met'}` : ''
-    const cpuText = f.cpu ? median(f.cpu).toFixed(2) : ''
-    lines.push(`| ${f.name} | ${spread} | ${cpuText} | ${anchor} | ${ratio} | ${target} |`)
-  }
-  lines.push('', ...section.notes.map((n) => `- ${n}`), '')
-  return lines.join('\n')
-}
-
-function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)([KMG]?)$/i.exec(text)
-  if (!m) throw new Error(`not a size: ${text}`)
-  return Math.round(Number(m[1]) * ({ '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 } as Record<string, number>)[(m[2] ?? '').toUpperCase()]!)
-}
-
-async function downloadOnlyChild(argv: string[]): Promise<void> {
-  const [url, dest, size, sha, hashMode] = argv as [string, string, string, string, 'in-order' | 'after']
-  const { downloadModelFile } = await import('../../src/model/parallel-download.js')
-  // The action's log lines would go to stdout: this child's output is not read.
-  await downloadModelFile({ url, dest, label: 'bench', expectedSize: Number(size), expectedDigest: `sha256:${sha}`, timeoutMs: 30_000, connections: undefined, hashMode })
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const args = process.argv.slice(2)
-  if (args[0] === '--download-only') {
-    await downloadOnlyChild(args.slice(1))
-  } else {
-    const flag = (name: string, fallback: string) => {
-      const i = args.indexOf(name)
-      return i >= 0 ? (args[i + 1] ?? fallback) : fallback
+  // Peak memory for the large model, unlimited (where the most is in flight), against the runs above.
+  const rssRuns = size === rssSize ? series.get('unlimited: the action') : []
+  if (!rssRuns.length) {
+    const big = benchModel(rssSize, ctx.log)
+    const bigServer = await startServer(big, rate)
+    try {
+      warmPageCache(big.file)
+      for (let i = 0; i < runs; i++) rssRuns.push(series.add(`the action, ${formatValue(rssSize, 'bytes')} model, unlimited`, await action(bigServer, dir, engine, big)))
+    } finally {
+      await bigServer.close()
+      rmSync(dir, { recursive: true, force: true })
     }
-    const only = flag('--only', '')
-    if (only !== '' && only !== 'limited' && only !== 'unlimited') throw new Error(`--only takes limited or unlimited, not ${only}`)
-    const section = await downloadBenchmark({ size: parseSize(flag('--size', '4G')), runs: Number(flag('--runs', '1')), rate: parseSize(flag('--rate', '50M')), only: only || undefined })
-    process.stdout.write(renderMarkdown(section))
+  } else rmSync(dir, { recursive: true, force: true })
+
+  const s = (name: string) => series.seconds(name)
+  const figures: Figure[] = []
+  for (const half of halves) {
+    const k = half.key
+    const speedup = median(s(`${k}: curl`)) / median(s(`${k}: the action`))
+    const ratio = 1 / speedup
+    figures.push(
+      k === 'limited'
+        ? { name: `${half.label}: the action's time`, unit: 's', samples: s(`${k}: the action`), anchor: { name: 'curl', samples: s(`${k}: curl`) }, target: { text: '≥ 3× faster than curl (≤ 0.33×)', met: speedup >= 3 } }
+        : { name: `${half.label}: the action's time`, unit: 's', samples: s(`${k}: the action`), anchor: { name: 'curl', samples: s(`${k}: curl`) }, target: { text: "≤ 1.1× curl's time", met: ratio <= 1.1 } },
+      { name: `${half.label}: the action's time`, unit: 's', samples: s(`${k}: the action`), anchor: { name: 'curl + sha256sum', samples: s(`${k}: curl + sha256sum`) } },
+    )
+    if (k === 'unlimited') figures.push({ name: `${half.label}: the action with download-connections: 1`, unit: 's', samples: s(`${k}: the action, download-connections: 1`), anchor: { name: 'curl', samples: s(`${k}: curl`) } })
+    figures.push({ name: `${half.label}: ranges hashed in order as they complete (the default)`, unit: 's', samples: s(`${k}: ranges hashed in order`), anchor: { name: 'one pass at the end', samples: s(`${k}: ranges hashed after`) } })
   }
+  const smallRss = series.get(`${halves.at(-1)?.key}: the action`).map((t) => t.peakRss)
+  const bigRss = rssRuns.map((t) => t.peakRss)
+  figures.push(
+    size === rssSize
+      ? { name: `the action's peak RSS, ${formatValue(rssSize, 'bytes')} model`, unit: 'bytes', samples: bigRss }
+      : {
+          name: `the action's peak RSS, ${formatValue(rssSize, 'bytes')} model`,
+          unit: 'bytes',
+          samples: bigRss,
+          anchor: { name: `the same, ${formatValue(size, 'bytes')} model`, samples: smallRss },
+          target: { text: 'does not grow with the model (≤ 1.25×)', met: median(bigRss) <= 1.25 * median(smallRss) },
+        },
+  )
+
+  const cpuTable: Table = {
+    title: `CPU seconds (user + system, medians; the action's hashing thread included) and peak RSS per process, for the ${formatValue(size, 'bytes')} model, with the blob host's CPU seconds during the same runs`,
+    header: ['process', ...halves.flatMap((h) => [`CPU s, ${h.label}`, 'the blob host meanwhile']), 'peak RSS'],
+    rows: ['curl', 'sha256sum', 'the action', 'the action, download-connections: 1', 'ranges hashed in order', 'ranges hashed after'].map((name) => {
+      const of = (k: string) => series.get(`${k}: ${name}`)
+      const cpu = (xs: Timed[], pick: (t: Timed) => number) => (xs.length ? median(xs.map(pick)).toFixed(2) : '')
+      const all = halves.flatMap((h) => of(h.key))
+      return [name, ...halves.flatMap((h) => [cpu(of(h.key), (t) => t.cpu), cpu(of(h.key), (t) => t.serverCpu)]), all.length ? formatValue(median(all.map((t) => t.peakRss)), 'bytes') : '']
+    }),
+  }
+  const options = [size !== parseSize(DEFAULTS.size, 'size') && `--size ${ctx.options.size}`, rate !== parseSize(DEFAULTS.rate, 'rate') && `--rate ${ctx.options.rate}`, rssSize !== parseSize(DEFAULTS.rssSize, 'rss-size') && `--rss-size ${ctx.options['rss-size']}`, only && `--only ${only}`].filter(Boolean)
+  return [
+    {
+      id: 'download',
+      title: 'Download',
+      command: `npm run bench -- download --runs ${runs}${options.length ? ` ${options.join(' ')}` : ''}`,
+      intro:
+        `A ${formatValue(size, 'bytes')} GGUF file (random bytes after a header), sent from the page cache by a local server that speaks the Hub's protocol: ` +
+          'a /resolve redirect with X-Repo-Commit, X-Linked-Etag and X-Linked-Size, to a blob host that honours ranges and If-Range ' +
+          "(scripts/bench/blob-server.py, which sends with sendfile(2): a remote CDN takes none of the runner's CPU, and this one takes little), " +
+          `first with each answer limited to ${perConnection} (as CDNs limit each connection), then unlimited. ` +
+          '"The action" is its main step from dist/ as the runner runs it, `start: false`, default inputs (the model into a fresh Hugging Face cache, ' +
+          'automatic connections: 8), timed from spawn to exit: it verifies the sha256, reads the GGUF header and fsyncs the file before it renames it into place. ' +
+          "curl is `curl -sS -f -L -o`, one stream, no verification, no fsync, writing to the same filesystem; \"curl + sha256sum\" adds coreutils' " +
+          'sha256sum of the same file afterwards: the guarantee the action gives. The hashing rows time the download function alone ' +
+          '(scripts/bench/download-child.ts, 8 connections) in a process of its own, hashing in order in a worker thread as ranges complete, ' +
+          'or in one pass at the end. Each run takes every figure of its half in turn. ' +
+          `Ratios are of the medians; below 1, the action is faster. The 1-minute load average during the runs was ${Math.min(...loads).toFixed(1)} to ${Math.max(...loads).toFixed(1)} (${os.cpus().length} CPUs): ` +
+          'the clients, the server and the other work on the machine share those CPUs, and where they are short a client that needs more CPU than curl ' +
+          '(a hash, a second thread) loses time that it would not lose beside an idle CPU.',
+      figures,
+      tables: [cpuTable],
+    },
+  ]
+}
+
+export const download: Benchmark = {
+  id: 'download',
+  about: "a large hf: model: the action against curl's single stream, per-connection rate-limited and unlimited; hashing in order or at the end; peak RSS",
+  options: [
+    { name: 'size', value: 'SIZE', about: `the model's size for the timed runs (default ${DEFAULTS.size}; 2G, 512M, bytes)` },
+    { name: 'rate', value: 'SIZE', about: `bytes per second per connection on the limited server (default ${DEFAULTS.rate})` },
+    { name: 'rss-size', value: 'SIZE', about: `the model's size for the peak-RSS runs (default ${DEFAULTS.rssSize}; made once on disk)` },
+    { name: 'only', value: 'HALF', about: '`limited` or `unlimited`: one half of the download benchmark' },
+  ],
+  run,
 }

@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs'
 import { ModelError } from '../errors.js'
 import { abort, discard, type HttpResponse } from '../http/client.js'
 import { HttpStatusError, redactUrl, request, RetryableError, withRetries, DEFAULT_RETRY, type Credential } from '../http/request.js'
-import { isLocalWriteFailure, localWriteError, writeFully } from '../util/disk.js'
+import { isLocalWriteFailure, localWriteError, writeFullySync, WriteBehind } from '../util/disk.js'
 import { ProgressReporter } from './progress.js'
 
 export interface DownloadPlan {
@@ -69,6 +69,7 @@ export async function downloadFile(plan: DownloadPlan): Promise<Downloaded> {
   let furthest = 0
   let first: Validators | undefined
   const progress = new ProgressReporter(plan.label, plan.expectedSize, (line) => core.info(line))
+  const writeBehind = new WriteBehind(handle)
   const restart = async () => {
     await handle.truncate(0)
     hash = createHash('sha256')
@@ -126,7 +127,7 @@ export async function downloadFile(plan: DownloadPlan): Promise<Downloaded> {
       DEFAULT_RETRY,
       () => `${furthest} of ${plan.expectedSize ?? 'an unknown number of'} bytes`,
     )
-    await handle.sync()
+    await writeBehind.sync()
   } catch (error) {
     await handle.close()
     await fs.rm(plan.dest, { force: true })
@@ -153,13 +154,16 @@ export async function downloadFile(plan: DownloadPlan): Promise<Downloaded> {
     try {
       for await (const chunk of body as AsyncIterable<Buffer>) {
         try {
-          await writeFully(handle, chunk, written)
+          // Synchronously, as each piece arrives (see RangeFetcher.receive in parallel-download.ts): no thread hop
+          // per piece, and the bytes are still in the CPU's cache for the hash below.
+          writeFullySync(handle.fd, chunk, written)
         } catch (error) {
           abort(response)
           if (isLocalWriteFailure(error)) throw await localWriteError(error, plan.dest, plan.expectedSize)
           throw error
         }
         hash.update(chunk)
+        writeBehind.wrote(chunk.length)
         written += chunk.length
         furthest = Math.max(furthest, written)
         if (plan.expectedSize !== undefined && written > plan.expectedSize) {

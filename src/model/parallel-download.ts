@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs'
 import { ModelError } from '../errors.js'
 import { abort, discard, type HttpResponse } from '../http/client.js'
 import { DEFAULT_RETRY, HttpStatusError, redactUrl, request, RetryableError, withRetries } from '../http/request.js'
-import { isLocalWriteFailure, localWriteError, preallocate, writevFully } from '../util/disk.js'
+import { isLocalWriteFailure, localWriteError, preallocate, writeFullySync, WriteBehind } from '../util/disk.js'
 import { formatBytes } from '../util/format.js'
 import { orderedHasher, type HashMode, type OrderedHasher } from '../util/ordered-hash.js'
 import { changedSince, downloadFile, ifRange, validatorsOf, type DownloadPlan, type Downloaded, type Validators } from './download.js'
@@ -21,8 +21,7 @@ export const AUTO_CONNECTIONS = 8
 /** Below this, automatic means one stream: a few seconds at most to gain, and a request per range to pay. */
 export const PARALLEL_MIN_BYTES = 32 * 2 ** 20
 const MIN_RANGE = 2 ** 20
-const MAX_RANGE = 32 * 2 ** 20
-const WRITE_BATCH = 2 ** 20
+const MAX_RANGE = 64 * 2 ** 20
 
 export interface ModelDownloadPlan extends DownloadPlan {
   /** The `download-connections` input; undefined = automatic. */
@@ -32,11 +31,23 @@ export interface ModelDownloadPlan extends DownloadPlan {
 }
 
 /**
- * The size of each range: about eight per connection, so that a slow connection holds up little and the hashed
- * prefix follows the download closely; between 1 and 32 MiB. Pure.
+ * The ranges of a file of `size` bytes, in order, as [start, end] (inclusive). Each is what is left divided by
+ * the connections, between 1 and 64 MiB (guided self-scheduling): large ranges while much is left, so that a
+ * connection pays for a request (a round trip and the CDN's first byte) every 64 MiB, not every few; smaller and
+ * smaller towards the end, so that the connections finish together rather than one of them fetching a last large
+ * range alone. A last piece under 1 MiB goes with the range before it. Pure.
  */
-export function rangeSize(size: number, connections: number): number {
-  return Math.min(MAX_RANGE, Math.max(MIN_RANGE, Math.ceil(size / (connections * 8))))
+export function planRanges(size: number, connections: number): [number, number][] {
+  const ranges: [number, number][] = []
+  for (let start = 0; start < size; ) {
+    const left = size - start
+    let length = Math.min(MAX_RANGE, Math.max(MIN_RANGE, Math.ceil(left / connections)))
+    // What would be left after this range, if less than a range, goes with it.
+    if (left - length < MIN_RANGE) length = left
+    ranges.push([start, start + length - 1])
+    start += length
+  }
+  return ranges
 }
 
 /** How many connections a file of `size` bytes gets: `setting` (the input) or automatic; 1 is one stream. Pure. */
@@ -44,7 +55,7 @@ export function connectionsFor(size: number | undefined, setting: number | undef
   if (size === undefined || setting === 1) return 1
   if (setting === undefined && size < PARALLEL_MIN_BYTES) return 1
   const wanted = setting ?? AUTO_CONNECTIONS
-  return Math.max(1, Math.min(wanted, Math.ceil(size / rangeSize(size, wanted))))
+  return Math.max(1, Math.min(wanted, planRanges(size, wanted).length))
 }
 
 /** `bytes 0-99/1000` → its numbers; the total is undefined for `*`. Pure. */
@@ -72,6 +83,8 @@ interface Range {
   finished: boolean
 }
 
+const rangeLength = (range: Range): number => range.end + 1 - range.start
+
 /** The server answered a range with something else: the download goes on as one stream, from the start. */
 class RangesNotHonoured extends Error {
   override name = 'RangesNotHonoured'
@@ -79,9 +92,7 @@ class RangesNotHonoured extends Error {
 
 /** The download in ranges, or undefined when it should be one stream instead (nothing of it is kept). */
 async function downloadInRanges(plan: ModelDownloadPlan, size: number, connections: number): Promise<Downloaded | undefined> {
-  const step = rangeSize(size, connections)
-  const ranges: Range[] = []
-  for (let start = 0; start < size; start += step) ranges.push({ start, end: Math.min(size, start + step) - 1, done: 0, finished: false })
+  const ranges: Range[] = planRanges(size, connections).map(([start, end]) => ({ start, end, done: 0, finished: false }))
   const handle = await fs.open(plan.dest, 'w', 0o644)
   const stop = new AbortController()
   let hasher: OrderedHasher | undefined
@@ -90,13 +101,15 @@ async function downloadInRanges(plan: ModelDownloadPlan, size: number, connectio
     await preallocate(handle, plan.dest, size)
     const probe = await probeRanges(plan, size, ranges[0] as Range, stop.signal)
     if (!probe) return undefined
-    core.info(`${plan.label}: ${formatBytes(size)} over ${connections} connections, in ${ranges.length} ranges of up to ${formatBytes(step)}`)
+    core.info(`${plan.label}: ${formatBytes(size)} over ${connections} connections, in ${ranges.length} ranges of ${formatBytes(rangeLength(ranges[0] as Range))} down to ${formatBytes(rangeLength(ranges.at(-1) as Range))}`)
     hasher = orderedHasher(plan.dest, plan.hashMode)
     const fetcher = new RangeFetcher(plan, handle, probe, stop.signal, new ProgressReporter(plan.label, size, (line) => core.info(line)))
+    const writeBehind = new WriteBehind(handle)
     let next = 1
     let prefix = 0
     const finished = (range: Range) => {
       range.finished = true
+      writeBehind.wrote(rangeLength(range))
       while (prefix < ranges.length && ranges[prefix]?.finished) prefix++
       hasher?.advance(prefix === ranges.length ? size : (ranges[prefix] as Range).start)
     }
@@ -123,8 +136,8 @@ async function downloadInRanges(plan: ModelDownloadPlan, size: number, connectio
       return undefined
     }
     if (failure) throw failure
-    await handle.sync()
-    const digest = await hasher.digest(size)
+    // On disk and hashed: the hashing thread finishes the tail while the kernel writes the file back.
+    const [, digest] = await Promise.all([writeBehind.sync(), hasher.digest(size)])
     if (plan.expectedDigest !== undefined && digest !== plan.expectedDigest) {
       throw new ModelError(`${plan.label} from ${redactUrl(plan.url)} has ${digest}, expected ${plan.expectedDigest}; the download was deleted`)
     }
@@ -240,18 +253,15 @@ class RangeFetcher {
   }
 
   /**
-   * The body at its place in the file, in writes of about a MiB (one per socket read would cost the event loop
-   * more than the network does); a network fault is retryable (what arrived is kept), a local one is not.
+   * The body at its place in the file, each piece written as it arrives, synchronously, as curl does: the bytes
+   * are still in the CPU's cache, and no thread of the pool is woken (nor do several of them queue on the file's
+   * lock) for each; the wait, when the disk cannot keep up, is the event loop's, which slows the sockets as it
+   * should. A network fault is retryable (what arrived is kept); a local one is not.
    */
   private async receive(response: HttpResponse, range: Range): Promise<void> {
-    const length = range.end + 1 - range.start
+    const length = rangeLength(range)
     const body = response.body
     await new Promise<void>((resolve, reject) => {
-      let batch: Buffer[] = []
-      let batched = 0
-      let writing = false
-      let ended = false
-      let dropped: unknown
       let settled = false
       const settle = (error?: unknown) => {
         if (settled) return
@@ -260,43 +270,25 @@ class RangeFetcher {
         abort(response)
         reject(error)
       }
-      const flush = async () => {
-        writing = true
-        const chunks = batch
-        const bytes = batched
-        batch = []
-        batched = 0
-        try {
-          if (bytes > 0) await writevFully(this.handle, chunks, range.start + range.done)
-        } catch (error) {
-          return settle(isLocalWriteFailure(error) ? await localWriteError(error, this.plan.dest, this.plan.expectedSize) : error)
-        }
-        range.done += bytes
-        this.received += bytes
-        this.progress.update(this.received)
-        writing = false
-        if (dropped !== undefined && batched === 0) return settle(dropped)
-        if ((ended || dropped !== undefined) && batched > 0) return void flush()
-        if (ended) return settle(range.done < length ? new RetryableError(`the body ended after ${range.done} of the ${length} bytes from ${range.start}`) : undefined)
-        body.resume()
-      }
       body.on('data', (chunk: Buffer) => {
-        if (range.done + batched + chunk.length > length) return settle(new ModelError(`${this.plan.label}: the server sent more than bytes ${range.start}-${range.end}`))
-        batch.push(chunk)
-        batched += chunk.length
-        if (batched >= WRITE_BATCH && !writing) {
-          body.pause()
-          void flush()
+        if (settled) return
+        if (range.done + chunk.length > length) return settle(new ModelError(`${this.plan.label}: the server sent more than bytes ${range.start}-${range.end}`))
+        try {
+          writeFullySync(this.handle.fd, chunk, range.start + range.done)
+        } catch (error) {
+          if (!isLocalWriteFailure(error)) return settle(error)
+          settled = true
+          abort(response)
+          return void localWriteError(error, this.plan.dest, this.plan.expectedSize).then(reject, reject)
         }
+        range.done += chunk.length
+        this.received += chunk.length
+        this.progress.update(this.received)
       })
-      body.once('end', () => {
-        ended = true
-        if (!writing) void flush()
-      })
+      body.once('end', () => settle(range.done < length ? new RetryableError(`the body ended after ${range.done} of the ${length} bytes from ${range.start}`) : undefined))
       body.once('error', (error: Error) => {
         // The connection dropped or stalled mid-body: what arrived is written, and the next attempt asks for the rest.
-        dropped = new RetryableError(`the connection dropped or stalled after ${range.done + batched} of the ${length} bytes from ${range.start} (${error.message})`)
-        if (!writing) void flush()
+        settle(new RetryableError(`the connection dropped or stalled after ${range.done} of the ${length} bytes from ${range.start} (${error.message})`))
       })
     })
   }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { promises as fs } from 'node:fs'
+import { promises as fs, writeSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { formatBytes } from './format.js'
@@ -81,20 +81,45 @@ export async function preallocate(handle: fs.FileHandle, file: string, size: num
   }
 }
 
-/** Writes `chunks` one after the other from `position` (one writev where the OS takes them all), or throws. */
-export async function writevFully(handle: fs.FileHandle, chunks: Buffer[], position: number): Promise<void> {
-  const { bytesWritten } = await handle.writev(chunks, position)
-  let at = position + bytesWritten
-  let skip = bytesWritten
-  for (const chunk of chunks) {
-    if (skip >= chunk.length) {
-      skip -= chunk.length
-      continue
-    }
-    // A short writev (rare on regular files): what is left, chunk by chunk.
-    const rest = chunk.subarray(skip)
-    await writeFully(handle, rest, at)
-    at += rest.length
-    skip = 0
+/** Writes all of `data` at `position` before it returns, or throws: a short write is never taken for a whole one. */
+export function writeFullySync(fd: number, data: Uint8Array, position: number): void {
+  let done = 0
+  while (done < data.length) {
+    const written = writeSync(fd, data, done, data.length - done, position + done)
+    if (written <= 0) throw Object.assign(new Error('the write made no progress'), { code: 'EIO' })
+    done += written
+  }
+}
+
+/**
+ * Writes a growing file back to disk as it grows (fdatasync in the thread pool after every `every` bytes, one at a
+ * time), so that the fsync before the file is kept finds little left to write. Without it the kernel starts writing
+ * only once a tenth of memory is dirty, and a model of a few GiB waits for its final fsync at the end.
+ */
+export class WriteBehind {
+  private pending = 0
+  private flushing: Promise<void> | undefined
+  private failure: unknown
+
+  constructor(
+    private readonly handle: fs.FileHandle,
+    private readonly every = 64 * 2 ** 20,
+  ) {}
+
+  wrote(bytes: number): void {
+    this.pending += bytes
+    if (this.pending < this.every || this.flushing) return
+    this.pending = 0
+    this.flushing = this.handle
+      .datasync()
+      .catch((error: unknown) => void (this.failure ??= error))
+      .finally(() => (this.flushing = undefined))
+  }
+
+  /** The file on disk: the flush under way, then an fsync; what a flush met is thrown here. */
+  async sync(): Promise<void> {
+    await this.flushing
+    if (this.failure !== undefined) throw this.failure
+    await this.handle.sync()
   }
 }

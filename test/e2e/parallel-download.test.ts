@@ -1,8 +1,9 @@
 // Downloads over several connections and the Hub's rate limits, through the runner harness against the real local
 // Hub-protocol server (test/support/hub-server.ts). The engine is the test double: these tests are about models.
-// Speed is measured by `npx tsx scripts/bench/download.ts`, never asserted here.
+// Speed is measured by `npm run bench -- download`, never asserted here.
 import { readFileSync } from 'node:fs'
 import { afterEach, describe, expect, inject, it } from 'vitest'
+import { planRanges } from '../../src/model/parallel-download.js'
 import { ggufWithPayload } from '../support/gguf-writer.js'
 import { hubServerForFile } from '../support/hub-fixture.js'
 import { sha256 } from '../support/hub-server.js'
@@ -51,7 +52,7 @@ describe('several connections', () => {
     hub().perConnectionRate = 64 * 2 ** 20
     const run = await fetchModel({ model: m.ref })
     expect(run.errors).toEqual([])
-    expect(run.stdout).toMatch(/big-Q8_0\.gguf: 40\.0 MiB over 8 connections, in \d+ ranges of up to/)
+    expect(run.stdout).toMatch(/big-Q8_0\.gguf: 40\.0 MiB over 8 connections, in \d+ ranges of 5\.0 MiB down to /)
     expect(readFileSync(run.outputs['model-path'] as string).equals(m.body)).toBe(true)
     expect(run.outputs['model-digest']).toBe(m.digest)
     // Every byte asked for exactly once, in closed ranges, each conditional on the blob's ETag.
@@ -125,7 +126,7 @@ describe('several connections', () => {
 
 /** Where the probe's range ends: the first range of a file of `size` bytes over `connections`. */
 function rangesAskedEnd(size: number, connections: number): number {
-  return Math.min(32 * 2 ** 20, Math.max(2 ** 20, Math.ceil(size / (connections * 8)))) - 1
+  return (planRanges(size, connections)[0] as [number, number])[1]
 }
 
 describe("the Hub's rate limits", () => {

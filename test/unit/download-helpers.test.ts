@@ -1,6 +1,10 @@
+import { closeSync, mkdtempSync, promises as fs, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { splitPartNames } from '../../src/model/fetch.js'
 import { progressLine } from '../../src/model/progress.js'
+import { WriteBehind } from '../../src/util/disk.js'
 import { formatBytes, formatDuration } from '../../src/util/format.js'
 import { RateLimitedError, redactUrl, retryAfterMs, retryDelayMs, RetryableError } from '../../src/http/request.js'
 import type { RateLimit } from '../../src/http/rate-limit.js'
@@ -63,5 +67,37 @@ describe('retryDelayMs', () => {
     expect(retryDelayMs(limited(0), 3, policy)).toBe(4_000)
     expect(retryDelayMs(new RetryableError('HTTP 503', 0), 2, policy)).toBe(2_000)
     expect(retryDelayMs(new RetryableError('HTTP 503', 30_000), 1, policy)).toBe(30_000)
+  })
+})
+
+describe('WriteBehind', () => {
+  // The descriptor is closed under the handle, so that each system call fails and says which it was.
+  async function closedHandle(run: (handle: fs.FileHandle) => Promise<void>): Promise<void> {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sls-write-behind-'))
+    const handle = await fs.open(path.join(dir, 'f'), 'w')
+    closeSync(handle.fd)
+    try {
+      await run(handle)
+    } finally {
+      await handle.close().catch(() => undefined)
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
+  it('below its step it flushes nothing: the final sync is the first system call', async () => {
+    await closedHandle(async (handle) => {
+      const writeBehind = new WriteBehind(handle, 4)
+      writeBehind.wrote(3)
+      await expect(writeBehind.sync()).rejects.toMatchObject({ code: 'EBADF', syscall: 'fsync' })
+    })
+  })
+
+  it('at its step it flushes (fdatasync), and what the flush met fails the final sync', async () => {
+    await closedHandle(async (handle) => {
+      const writeBehind = new WriteBehind(handle, 4)
+      writeBehind.wrote(3)
+      writeBehind.wrote(1)
+      await expect(writeBehind.sync()).rejects.toMatchObject({ code: 'EBADF', syscall: 'fdatasync' })
+    })
   })
 })

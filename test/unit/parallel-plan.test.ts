@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { connectionsFor, parseContentRange, rangeSize } from '../../src/model/parallel-download.js'
+import { connectionsFor, parseContentRange, planRanges } from '../../src/model/parallel-download.js'
 import { describeRateLimit, rateLimitOf } from '../../src/http/rate-limit.js'
 
 const MiB = 2 ** 20
@@ -19,12 +19,39 @@ describe('connectionsFor', () => {
   })
 })
 
-describe('rangeSize', () => {
-  it('is about eight ranges per connection, between 1 and 32 MiB', () => {
-    expect(rangeSize(64 * MiB, 8)).toBe(MiB)
-    expect(rangeSize(640 * MiB, 8)).toBe(10 * MiB)
-    expect(rangeSize(4 * 2 ** 30, 8)).toBe(32 * MiB)
-    expect(rangeSize(3 * MiB, 8)).toBe(MiB)
+describe('planRanges', () => {
+  const lengths = (ranges: [number, number][]) => ranges.map(([start, end]) => end + 1 - start)
+
+  it.each([
+    [4 * 2 ** 30, 8],
+    [2 * 2 ** 30 + 12345, 8],
+    [256 * MiB, 8],
+    [40 * MiB, 8],
+    [4 * MiB, 3],
+    [MiB / 2, 4],
+  ])('covers a file of %d bytes over %d connections exactly once, in order', (size, connections) => {
+    const ranges = planRanges(size, connections)
+    expect(ranges[0]?.[0]).toBe(0)
+    ranges.forEach(([start], i) => i > 0 && expect(start).toBe((ranges[i - 1] as [number, number])[1] + 1))
+    expect(ranges.at(-1)?.[1]).toBe(size - 1)
+  })
+
+  it('starts with what is left over the connections, at most 64 MiB, and shrinks towards the end', () => {
+    expect(lengths(planRanges(4 * 2 ** 30, 8)).slice(0, 56)).toEqual(Array(56).fill(64 * MiB))
+    expect(lengths(planRanges(64 * MiB, 8))[0]).toBe(8 * MiB)
+    const sizes = lengths(planRanges(4 * 2 ** 30, 8))
+    // Never larger than the range before, but for the last, which takes a remainder under 1 MiB.
+    sizes.slice(0, -1).forEach((n, i) => i > 0 && expect(n).toBeLessThanOrEqual(sizes[i - 1] as number))
+    // The last range of each connection is small: they finish within a couple of MiB of each other.
+    for (const n of sizes.slice(-8)) {
+      expect(n).toBeGreaterThanOrEqual(MiB)
+      expect(n).toBeLessThan(2 * MiB)
+    }
+    expect(sizes).toHaveLength(95)
+  })
+
+  it('a file under 1 MiB is one range', () => {
+    expect(planRanges(MiB / 2, 4)).toEqual([[0, MiB / 2 - 1]])
   })
 })
 
