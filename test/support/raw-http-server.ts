@@ -145,7 +145,9 @@ export class RawFileServer {
       request.cut = cut?.kind
       this.afterAnswer(request)
       if (cut?.kind === 'stall') return // headers and some bytes, then nothing: the socket stays open
-      if (cut?.kind === 'reset') return void socket.resetAndDestroy()
+      // A reset discards what the client has not read yet (Linux purges the receive queue on RST): the bytes before
+      // the cut are given time to be read first, so that there is something to resume from.
+      if (cut?.kind === 'reset') return void setTimeout(() => socket.resetAndDestroy(), 300)
       socket.end() // the end of an HTTP/1.0 answer, or a body cut short by a FIN
     }
     const rate = this.options.bytesPerSecond
