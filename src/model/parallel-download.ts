@@ -103,7 +103,7 @@ async function downloadInRanges(plan: ModelDownloadPlan, size: number, connectio
     if (!probe) return undefined
     core.info(`${plan.label}: ${formatBytes(size)} over ${connections} connections, in ${ranges.length} ranges of ${formatBytes(rangeLength(ranges[0] as Range))} down to ${formatBytes(rangeLength(ranges.at(-1) as Range))}`)
     hasher = orderedHasher(plan.dest, plan.hashMode)
-    const fetcher = new RangeFetcher(plan, handle, probe, stop.signal, new ProgressReporter(plan.label, size, (line) => core.info(line)))
+    const fetcher = new RangeFetcher(plan, handle, probe, size, stop.signal, new ProgressReporter(plan.label, size, (line) => core.info(line)))
     const writeBehind = new WriteBehind(handle)
     let next = 1
     let prefix = 0
@@ -201,6 +201,8 @@ class RangeFetcher {
     private readonly plan: ModelDownloadPlan,
     private readonly handle: fs.FileHandle,
     private readonly probe: Probe,
+    /** The file's size, as the probe's answer gave it. */
+    private readonly size: number,
     private readonly signal: AbortSignal,
     readonly progress: ProgressReporter,
   ) {
@@ -235,7 +237,9 @@ class RangeFetcher {
     })
     if (response.status === 206) {
       const got = parseContentRange(response.header('content-range'))
-      if (got?.start === from && got.end === range.end && !changedSince(this.probe.validators, validatorsOf(response))) {
+      // The total too: another file of the same ETag (a CDN edge serving another object) would differ there.
+      const sameTotal = got?.total === undefined || got.total === this.size
+      if (got?.start === from && got.end === range.end && sameTotal && !changedSince(this.probe.validators, validatorsOf(response))) {
         this.target = response.url
         return response
       }

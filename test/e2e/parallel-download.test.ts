@@ -124,6 +124,21 @@ describe('several connections', () => {
   })
 })
 
+describe('a range that names another total', () => {
+  it('is not spliced in: the ranges stop and the file is downloaded again as one stream', async () => {
+    const body = ggufWithPayload(4 * 2 ** 20)
+    hub().plainFiles.set('/files/other-total.gguf', { body, etag: '"t1"' })
+    // The second range's answer has the right bytes and ETag but says the file is twice as long.
+    hub().onBlobGet = (n) => {
+      if (n === 2) hub().blobFaults.push({ kind: 'wrong-total' })
+    }
+    const run = await fetchModel({ model: `${hub().blobOrigin}/files/other-total.gguf`, 'download-connections': '4' })
+    expect(run.errors).toEqual([])
+    expect(run.stdout).toMatch(new RegExp(`other-total\\.gguf: the server answered bytes \\d+-\\d+ with bytes \\d+-\\d+/${body.length * 2} or another version of the file; downloading it again as one stream`))
+    expect(readFileSync(run.outputs['model-path'] as string).equals(body)).toBe(true)
+  })
+})
+
 /** Where the probe's range ends: the first range of a file of `size` bytes over `connections`. */
 function rangesAskedEnd(size: number, connections: number): number {
   return (planRanges(size, connections)[0] as [number, number])[1]

@@ -20,6 +20,8 @@ export type Fault =
   | { kind: 'drop-after'; bytes: number }
   | { kind: 'status'; status: number; retryAfter?: string; headers?: Record<string, string> }
   | { kind: 'wrong-bytes' }
+  /** A Content-Range whose total is not the file's: what another file under the same ETag would answer. */
+  | { kind: 'wrong-total' }
   | { kind: 'slow'; bytesPerSecond: number }
 
 export interface RecordedRequest {
@@ -147,7 +149,7 @@ export class HubServer {
     const end = range?.[2] ? Math.min(Number(range[2]), body.length - 1) : body.length - 1
     const headers: Record<string, string> = { 'Accept-Ranges': this.honourRanges ? 'bytes' : 'none', 'Content-Length': String(end + 1 - start) }
     if (etag) headers.ETag = etag
-    if (range) headers['Content-Range'] = `bytes ${start}-${end}/${body.length}`
+    if (range) headers['Content-Range'] = `bytes ${start}-${end}/${fault?.kind === 'wrong-total' ? body.length * 2 : body.length}`
     const status = range ? 206 : 200
     res.writeHead(status, headers)
     this.record('blob', req, status)
