@@ -4,7 +4,7 @@ import path from 'node:path'
 import { Input } from '../constants.js'
 import { ModelError } from '../errors.js'
 import { splitPartNames } from './fetch.js'
-import { checkGgufMagic, readGgufInfo } from './gguf.js'
+import { checkGgufMagic } from './gguf.js'
 import type { ProvisionedModel } from './provisioned.js'
 import { modelId, type ModelRef } from './ref.js'
 import type { ModelStore } from './store.js'
@@ -27,7 +27,7 @@ export async function provisionLocalModel(
     sizeBytes += stat.size
   }
   const first = parts[0] as string
-  const gguf = await readGgufInfo(first)
+  const gguf = await store.gguf.info(first, verify)
   for (const part of parts.slice(1)) await checkGgufMagic(part)
   const digest = await store.localDigest(first, verify)
   if (expectedDigest !== undefined && digest !== expectedDigest) {

@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../util/atomic-write.js'
 import { sha256File } from '../util/hash.js'
 import { parseJson, readSmallFile } from '../util/read-file.js'
 import { childPath, plainFileName } from '../util/safe-path.js'
+import { RememberedGgufInfo } from './remembered-gguf.js'
 
 /** What `verify: quick` compares: a file with the same size, inode and mtime (in ms) was not rewritten. */
 export interface FileIdentity {
@@ -113,6 +114,9 @@ export function partFileName(name: string): string {
 }
 
 export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
+  /** What the models' GGUF headers said, beside the catalog: a warm run does not parse them again. */
+  readonly gguf: RememberedGgufInfo
+
   constructor(cacheDir: string) {
     const empty = (): ModelCatalog => ({ version: 1, entries: {}, hf_revisions: {}, sources: {}, local_files: {} })
     super(cacheDir, 'models', {
@@ -121,6 +125,7 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
       entry: ModelRecordSchema,
       rebuild: async () => await this.rebuildCatalog(empty()),
     })
+    this.gguf = new RememberedGgufInfo(path.join(this.root, 'gguf-info.json'), { prepare: () => this.dir('.') })
   }
 
   /** The catalog from the entries on disk: each entry's manifest, every part re-hashed. */
