@@ -1,0 +1,5 @@
+import { guardProcess } from '../errors.js'
+import { run } from '../main.js'
+
+guardProcess()
+await run()
