@@ -120,8 +120,11 @@ export function writtenUnderThisKernel(content: string): boolean {
 
 /** Takes a lease on the entry whose lease directory is `leaseDir`, held until this process and its heirs exit. */
 export async function takeLease(leaseDir: string): Promise<void> {
-  // Every job leaves a lease behind; dead ones go here, so that the directory does not grow.
-  await hasLiveLease(leaseDir)
+  // Every job leaves a lease behind; dead ones are removed here, so that the directory does not grow. Housekeeping
+  // only (eviction judges every lease itself), so it runs beside the rest of the step, not before the lease: each
+  // lease it checks costs a flock(1) process. It never removes a live lease, this one included (locked before it
+  // has its name); a failure leaves dead leases for the next run.
+  void hasLiveLease(leaseDir).catch(() => undefined)
   const id = processFileId()
   // Locked or not (no flock(1) here), the file is a lease; a checker that cannot lock it falls back on its age.
   const fd = await createLockedFile(path.join(leaseDir, `${id}.lease`))

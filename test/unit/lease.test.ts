@@ -3,7 +3,7 @@ import { execFileSync, spawn } from 'node:child_process'
 import { closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { hasLiveLease, heldLeaseDescriptors, takeLease } from '../../src/store/lease.js'
 
 const bootId = () => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
@@ -32,6 +32,18 @@ describe('leases', () => {
     await new Promise((resolve) => child.once('exit', resolve))
     expect(await hasLiveLease(dir)).toBe(false)
     expect(readdirSync(dir)).toEqual([])
+  })
+
+  it('taking a lease removes the dead ones beside it, never itself', async () => {
+    const dir = leaseDir()
+    writeLease(dir, 'dead.lease', { locked: true })
+    const before = new Set(heldLeaseDescriptors())
+    await takeLease(dir)
+    // The removal runs beside the rest of the step, after takeLease has returned.
+    await vi.waitFor(() => expect(readdirSync(dir)).toHaveLength(1), { timeout: 30_000 })
+    expect(readdirSync(dir)[0]).toMatch(new RegExp(`-${process.pid}-[0-9a-f]{8}\\.lease$`))
+    expect(await hasLiveLease(dir)).toBe(true)
+    for (const fd of heldLeaseDescriptors()) if (!before.has(fd)) closeSync(fd)
   })
 
   it('a lease whose writer could lock it, with its lock free, is dead and removed', async () => {
