@@ -2498,78 +2498,6 @@ function formatDuration(ms) {
     return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
-// EXTERNAL MODULE: ./node_modules/@actions/io/lib/io.js
-var io = __webpack_require__(8701);
-;// CONCATENATED MODULE: ./src/engine/toolchain.ts
-// What this machine has for building llama.cpp: found once, before anything slow, so that every missing tool
-// is reported together. The tools are looked up on every run (a few stat calls); what the compilers say about
-// their version is remembered with their identity (remembered-output.ts), so a warm run starts none of them.
-
-
-
-async function firstFound(candidates) {
-    for (const candidate of candidates) {
-        if (!candidate)
-            continue;
-        if (external_node_path_default().isAbsolute(candidate)) {
-            if ((0,external_node_fs_.existsSync)(candidate))
-                return candidate;
-            continue;
-        }
-        const found = await io/* which */.K7(candidate, false);
-        if (found)
-            return found;
-    }
-    return undefined;
-}
-async function versionOutput(outputs, binary) {
-    return await outputs.output(binary, ['--version'], { timeoutMs: 30_000 }).catch(() => undefined);
-}
-function firstLine(output) {
-    return output?.split('\n').map((l) => l.trim()).find(Boolean);
-}
-/** `Cuda compilation tools, release 13.0, V13.0.48` → `13.0`. */
-function parseNvccVersion(output) {
-    return /release (\d+\.\d+)/.exec(output)?.[1];
-}
-async function probeToolchain(env, outputs) {
-    const cudaRoots = [env.CUDA_PATH, env.CUDA_HOME, '/usr/local/cuda', '/opt/cuda'].filter((r) => !!r);
-    const vulkanSdk = env.VULKAN_SDK;
-    // Independent lookups, side by side.
-    const [git, cmake, cc, cxx, ninja, make, ccache, nvcc, vulkanHeader, glslc, hipcc] = await Promise.all([
-        firstFound(['git']),
-        firstFound(['cmake']),
-        firstFound([env.CC, 'cc', 'gcc', 'clang']),
-        firstFound([env.CXX, 'c++', 'g++', 'clang++']),
-        firstFound(['ninja']),
-        firstFound(['make']),
-        firstFound(['ccache']),
-        firstFound(['nvcc', ...cudaRoots.map((r) => external_node_path_default().join(r, 'bin', 'nvcc'))]),
-        firstFound([vulkanSdk && external_node_path_default().join(vulkanSdk, 'include', 'vulkan', 'vulkan.h'), '/usr/include/vulkan/vulkan.h']),
-        firstFound(['glslc', vulkanSdk && external_node_path_default().join(vulkanSdk, 'bin', 'glslc')]),
-        firstFound(['hipcc', env.ROCM_PATH && external_node_path_default().join(env.ROCM_PATH, 'bin', 'hipcc'), '/opt/rocm/bin/hipcc']),
-    ]);
-    const tc = { git, cmake, cc, cxx, ninja, make, ccache, nvcc, vulkanHeader, glslc, hipcc };
-    const [ccOutput, cxxOutput, nvccOutput] = await Promise.all([
-        cc && versionOutput(outputs, cc),
-        cxx && versionOutput(outputs, cxx),
-        nvcc && versionOutput(outputs, nvcc),
-    ]);
-    tc.ccVersion = firstLine(ccOutput);
-    tc.cxxVersion = firstLine(cxxOutput);
-    if (nvcc) {
-        tc.cudaVersion = nvccOutput ? parseNvccVersion(nvccOutput) : undefined;
-        const root = external_node_path_default().dirname(external_node_path_default().dirname(nvcc));
-        const arch = process.arch === 'arm64' ? 'sbsa-linux' : 'x86_64-linux';
-        tc.cublasHeader = await firstFound([
-            external_node_path_default().join(root, 'include', 'cublas_v2.h'),
-            external_node_path_default().join(root, 'targets', arch, 'include', 'cublas_v2.h'),
-            '/usr/include/cublas_v2.h',
-        ]);
-    }
-    return tc;
-}
-
 ;// CONCATENATED MODULE: ./src/engine/release/api.ts
 // GitHub's REST API as the release lookup needs it: JSON GETs with the token (for the API's origin only), retries of
 // what can succeed on retry, pages followed through Link headers (never to another origin), and the rate limit told
@@ -3358,7 +3286,6 @@ function resolve(rel, kinds, targets, depth = 0) {
 
 
 
-
 /** Why no release archive is used; `level` is how loudly auto says it before it builds. */
 class NoReleaseError extends Error {
     level;
@@ -3369,9 +3296,9 @@ class NoReleaseError extends Error {
     }
 }
 /** The engine from a release archive, or undefined when auto should build instead (the log says why). */
-async function provisionFromRelease(inputs, gpus, resolving) {
+async function provisionFromRelease(inputs, gpus, resolving, toolchain) {
     try {
-        return await fromRelease(inputs, gpus, resolving);
+        return await fromRelease(inputs, gpus, resolving, toolchain);
     }
     catch (error) {
         const why = noReleaseReason(error);
@@ -3396,7 +3323,7 @@ function noReleaseReason(error) {
     }
     return undefined;
 }
-async function fromRelease(inputs, gpuQuery, resolving) {
+async function fromRelease(inputs, gpuQuery, resolving, toolchain) {
     if (inputs.cmakeArgs.length)
         throw new NoReleaseError(`'${Input.CmakeArgs}' is set, which only a build can apply`);
     if (inputs.cudaArchitectures)
@@ -3405,7 +3332,7 @@ async function fromRelease(inputs, gpuQuery, resolving) {
     if ('reason' in where)
         throw new NoReleaseError(where.reason);
     const store = new EngineStore(inputs.cacheDir);
-    const tc = await probeToolchain(process.env, store.outputs);
+    const tc = await toolchain;
     const { backend, reason } = chooseBackend(inputs.backend, await gpuQuery, tc.nvcc);
     lib_core/* info */.pq(`Backend: ${reason}`);
     if (backend === 'cuda')
@@ -3548,6 +3475,78 @@ function provisioned(stored, m, cacheHit) {
     };
 }
 
+// EXTERNAL MODULE: ./node_modules/@actions/io/lib/io.js
+var io = __webpack_require__(8701);
+;// CONCATENATED MODULE: ./src/engine/toolchain.ts
+// What this machine has for building llama.cpp: found once, before anything slow, so that every missing tool
+// is reported together. The tools are looked up on every run (a few stat calls); what the compilers say about
+// their version is remembered with their identity (remembered-output.ts), so a warm run starts none of them.
+
+
+
+async function firstFound(candidates) {
+    for (const candidate of candidates) {
+        if (!candidate)
+            continue;
+        if (external_node_path_default().isAbsolute(candidate)) {
+            if ((0,external_node_fs_.existsSync)(candidate))
+                return candidate;
+            continue;
+        }
+        const found = await io/* which */.K7(candidate, false);
+        if (found)
+            return found;
+    }
+    return undefined;
+}
+async function versionOutput(outputs, binary) {
+    return await outputs.output(binary, ['--version'], { timeoutMs: 30_000 }).catch(() => undefined);
+}
+function firstLine(output) {
+    return output?.split('\n').map((l) => l.trim()).find(Boolean);
+}
+/** `Cuda compilation tools, release 13.0, V13.0.48` → `13.0`. */
+function parseNvccVersion(output) {
+    return /release (\d+\.\d+)/.exec(output)?.[1];
+}
+async function probeToolchain(env, outputs) {
+    const cudaRoots = [env.CUDA_PATH, env.CUDA_HOME, '/usr/local/cuda', '/opt/cuda'].filter((r) => !!r);
+    const vulkanSdk = env.VULKAN_SDK;
+    // Independent lookups, side by side.
+    const [git, cmake, cc, cxx, ninja, make, ccache, nvcc, vulkanHeader, glslc, hipcc] = await Promise.all([
+        firstFound(['git']),
+        firstFound(['cmake']),
+        firstFound([env.CC, 'cc', 'gcc', 'clang']),
+        firstFound([env.CXX, 'c++', 'g++', 'clang++']),
+        firstFound(['ninja']),
+        firstFound(['make']),
+        firstFound(['ccache']),
+        firstFound(['nvcc', ...cudaRoots.map((r) => external_node_path_default().join(r, 'bin', 'nvcc'))]),
+        firstFound([vulkanSdk && external_node_path_default().join(vulkanSdk, 'include', 'vulkan', 'vulkan.h'), '/usr/include/vulkan/vulkan.h']),
+        firstFound(['glslc', vulkanSdk && external_node_path_default().join(vulkanSdk, 'bin', 'glslc')]),
+        firstFound(['hipcc', env.ROCM_PATH && external_node_path_default().join(env.ROCM_PATH, 'bin', 'hipcc'), '/opt/rocm/bin/hipcc']),
+    ]);
+    const tc = { git, cmake, cc, cxx, ninja, make, ccache, nvcc, vulkanHeader, glslc, hipcc };
+    const [ccOutput, cxxOutput, nvccOutput] = await Promise.all([
+        cc && versionOutput(outputs, cc),
+        cxx && versionOutput(outputs, cxx),
+        nvcc && versionOutput(outputs, nvcc),
+    ]);
+    tc.ccVersion = firstLine(ccOutput);
+    tc.cxxVersion = firstLine(cxxOutput);
+    if (nvcc) {
+        tc.cudaVersion = nvccOutput ? parseNvccVersion(nvccOutput) : undefined;
+        const root = external_node_path_default().dirname(external_node_path_default().dirname(nvcc));
+        const arch = process.arch === 'arm64' ? 'sbsa-linux' : 'x86_64-linux';
+        tc.cublasHeader = await firstFound([
+            external_node_path_default().join(root, 'include', 'cublas_v2.h'),
+            external_node_path_default().join(root, 'targets', arch, 'include', 'cublas_v2.h'),
+            '/usr/include/cublas_v2.h',
+        ]);
+    }
+    return tc;
+}
+
 ;// CONCATENATED MODULE: ./src/engine/provision.ts
 // The engine inputs into a llama-server binary that runs here: the user's binary as it is, llama.cpp's release
 // archive for the pinned commit (release/provision.ts), or llama.cpp built at that commit for the chosen backend,
@@ -3584,21 +3583,24 @@ async function planEngine(inputs, gpus) {
     // and the model is looked up. Without git, the preflight says so before this failure is looked at.
     const resolving = resolveCommit('git', inputs.llamaCppRepo, inputs.llamaCppRef);
     resolving.catch(() => undefined);
-    // A release archive is looked for after the model (it may download, which a failed model should not wait for);
-    // no build tool is needed, so none is probed until a build is.
+    // Both a release archive (nvcc decides its backend) and a build need the tools: looked up (a few stat calls, the
+    // compilers' remembered --version) while the model is.
+    const toolchain = probeToolchain(process.env, store.outputs);
+    toolchain.catch(() => undefined);
+    // A release archive is looked for after the model (it may download, which a failed model should not wait for).
     if (inputs.engineSource !== 'build')
-        return { mode: 'release', gpus, resolving };
-    return { mode: 'source', plan: await planBuild(inputs, store, gpus, resolving) };
+        return { mode: 'release', gpus, resolving, toolchain };
+    return { mode: 'source', plan: await planBuild(inputs, toolchain, gpus, resolving) };
 }
 async function provisionEngine(inputs, planned) {
     if (planned.mode === 'binary')
         return planned.engine;
     let plan;
     if (planned.mode === 'release') {
-        const released = await provisionFromRelease(inputs, planned.gpus, planned.resolving);
+        const released = await provisionFromRelease(inputs, planned.gpus, planned.resolving, planned.toolchain);
         if (released)
             return released;
-        plan = await planBuild(inputs, new EngineStore(inputs.cacheDir), planned.gpus, planned.resolving);
+        plan = await planBuild(inputs, planned.toolchain, planned.gpus, planned.resolving);
     }
     else {
         plan = planned.plan;
@@ -3627,8 +3629,8 @@ async function provisionEngine(inputs, planned) {
     });
 }
 /** Preflight, backend, CUDA architectures, commit and cache key, before anything slow. */
-async function planBuild(inputs, store, gpuQuery, resolving) {
-    const tc = await probeToolchain(process.env, store.outputs);
+async function planBuild(inputs, toolchain, gpuQuery, resolving) {
+    const tc = await toolchain;
     const gpus = await gpuQuery;
     const { backend, reason } = chooseBackend(inputs.backend, gpus, tc.nvcc);
     lib_core/* info */.pq(`Backend: ${reason}`);

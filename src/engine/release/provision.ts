@@ -18,7 +18,7 @@ import { normalizeRepo, type EngineInputs } from '../plan.js'
 import type { ProvisionedEngine } from '../provisioned.js'
 import type { ResolvedRef } from '../ref.js'
 import { describeFiles, type EngineManifest, EngineStore, type StoredEngine } from '../store.js'
-import { probeToolchain } from '../toolchain.js'
+import type { Toolchain } from '../toolchain.js'
 import { apiGet, apiList, GitHubRateLimitError, ReleaseApiError, waitingForRateLimit } from './api.js'
 import { chooseAsset, parseAssets, ReleaseSchema, rocmMajorMinor, type ReleaseAsset } from './asset.js'
 import { downloadAsset } from './download.js'
@@ -39,9 +39,14 @@ export class NoReleaseError extends Error {
 }
 
 /** The engine from a release archive, or undefined when auto should build instead (the log says why). */
-export async function provisionFromRelease(inputs: EngineInputs, gpus: Promise<GpuInfo[]>, resolving: Promise<ResolvedRef>): Promise<ProvisionedEngine | undefined> {
+export async function provisionFromRelease(
+  inputs: EngineInputs,
+  gpus: Promise<GpuInfo[]>,
+  resolving: Promise<ResolvedRef>,
+  toolchain: Promise<Toolchain>,
+): Promise<ProvisionedEngine | undefined> {
   try {
-    return await fromRelease(inputs, gpus, resolving)
+    return await fromRelease(inputs, gpus, resolving, toolchain)
   } catch (error) {
     const why = noReleaseReason(error)
     if (!why) throw error
@@ -64,13 +69,13 @@ function noReleaseReason(error: unknown): NoReleaseError | undefined {
   return undefined
 }
 
-async function fromRelease(inputs: EngineInputs, gpuQuery: Promise<GpuInfo[]>, resolving: Promise<ResolvedRef>): Promise<ProvisionedEngine> {
+async function fromRelease(inputs: EngineInputs, gpuQuery: Promise<GpuInfo[]>, resolving: Promise<ResolvedRef>, toolchain: Promise<Toolchain>): Promise<ProvisionedEngine> {
   if (inputs.cmakeArgs.length) throw new NoReleaseError(`'${Input.CmakeArgs}' is set, which only a build can apply`)
   if (inputs.cudaArchitectures) throw new NoReleaseError(`'${Input.CudaArchitectures}' is set, which only a build can apply`)
   const where = releaseHost(inputs.llamaCppRepo, process.env, inputs.githubToken)
   if ('reason' in where) throw new NoReleaseError(where.reason)
   const store = new EngineStore(inputs.cacheDir)
-  const tc = await probeToolchain(process.env, store.outputs)
+  const tc = await toolchain
   const { backend, reason } = chooseBackend(inputs.backend, await gpuQuery, tc.nvcc)
   core.info(`Backend: ${reason}`)
   if (backend === 'cuda') throw new NoReleaseError('llama.cpp publishes no CUDA archive for Linux (its release workflow builds CUDA for Windows only)')
