@@ -2105,6 +2105,9 @@ function lsRemote(git, args, env) {
     });
 }
 
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __webpack_require__(7067);
+var external_node_http_default = /*#__PURE__*/__webpack_require__.n(external_node_http_);
 // EXTERNAL MODULE: ./node_modules/undici/index.js
 var undici = __webpack_require__(6752);
 // EXTERNAL MODULE: external "node:net"
@@ -2175,6 +2178,11 @@ function proxyFor(url, env) {
 }
 
 ;// CONCATENATED MODULE: ./src/http/client.ts
+// The one HTTP client of the action: undici, a pinned version that the bundle carries once (package.json's
+// overrides give the toolkit's http-client the same copy). Every request names its dispatcher here, so no
+// library's side effect (undici installs a process-wide dispatcher when it loads) decides how a request travels:
+// through the runner's proxy for remote hosts, direct for loopback, NO_PROXY hosts and the local server.
+
 
 
 /**
@@ -2233,6 +2241,24 @@ async function send(url, options, env = process.env) {
     catch (error) {
         throw new NetworkError(networkCause(error), errorCode(error), proxy);
     }
+}
+/**
+ * The status of a GET to a server on this machine or its network (llama-server's /health), never through a proxy,
+ * its body discarded. Node's own client: polled every few ms while llama-server loads, each request of undici
+ * costs about 2 ms of CPU in a fresh process (the first 12 ms, compiling its WebAssembly parser), which the server's
+ * loading threads then lack on a small runner; Node's native parser costs a fraction of that.
+ */
+async function localStatus(url, options) {
+    return await new Promise((resolve, reject) => {
+        const request = external_node_http_default().get(url, { headers: options.headers, agent: false, timeout: options.timeoutMs }, (response) => {
+            // The status is all there is to know: the body is read to its end and dropped, its errors with it.
+            response.on('error', () => undefined).resume();
+            resolve(response.statusCode ?? 0);
+        });
+        request.once('timeout', () => request.destroy(new NetworkError(`no answer within ${options.timeoutMs} ms`, 'ETIMEDOUT')));
+        // Later errors (after the answer) settle nothing, and must not escape as unhandled events.
+        request.on('error', (error) => reject(error instanceof NetworkError ? error : new NetworkError(networkCause(error), errorCode(error))));
+    });
 }
 /** Ends a body being read (a download that must stop), without an unhandled error event. */
 function abort(response) {
@@ -7278,11 +7304,10 @@ async function waitForHealth(wait) {
         }
         try {
             // Direct, never through the runner's proxy: the server is on this machine (or its network).
-            const response = await send(`${wait.url}/health`, { headers, timeoutMs: 2_000, direct: true });
-            await discard(response);
-            if (response.status === 200)
+            const status = await localStatus(`${wait.url}/health`, { headers, timeoutMs: 2_000 });
+            if (status === 200)
                 return { readyAfterMs: Date.now() - started };
-            last = `HTTP ${response.status}`;
+            last = `HTTP ${status}`;
         }
         catch (error) {
             last = error.message;
