@@ -3501,13 +3501,10 @@ function provisioned(stored, m, cacheHit) {
     };
 }
 
-// EXTERNAL MODULE: ./node_modules/@actions/io/lib/io.js
-var io = __webpack_require__(8701);
 ;// CONCATENATED MODULE: ./src/engine/toolchain.ts
 // What this machine has for building llama.cpp: found once, before anything slow, so that every missing tool
 // is reported together. The tools are looked up on every run (a few stat calls); what the compilers say about
 // their version is remembered with their identity (remembered-output.ts), so a warm run starts none of them.
-
 
 
 async function firstFound(candidates) {
@@ -3519,9 +3516,33 @@ async function firstFound(candidates) {
                 return candidate;
             continue;
         }
-        const found = await io/* which */.K7(candidate, false);
+        const found = onPath(candidate, process.env.PATH ?? '');
         if (found)
             return found;
+    }
+    return undefined;
+}
+/**
+ * The first executable file named `name` in the directories of `searchPath`, as a shell finds it. Synchronous
+ * stat calls, stopping at the first hit: a dozen tools looked up at once as promises, each through every PATH
+ * directory, kept Node's I/O threads and its event loop busy while the model was looked up.
+ */
+function onPath(name, searchPath) {
+    if (name.includes((external_node_path_default()).sep))
+        return undefined;
+    for (const dir of searchPath.split((external_node_path_default()).delimiter)) {
+        if (!dir)
+            continue;
+        const file = external_node_path_default().join(dir, name);
+        try {
+            if (!(0,external_node_fs_.statSync)(file).isFile())
+                continue;
+            (0,external_node_fs_.accessSync)(file, external_node_fs_.constants.X_OK);
+            return file;
+        }
+        catch {
+            // absent, or not executable here
+        }
     }
     return undefined;
 }

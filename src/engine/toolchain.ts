@@ -1,8 +1,7 @@
 // What this machine has for building llama.cpp: found once, before anything slow, so that every missing tool
 // is reported together. The tools are looked up on every run (a few stat calls); what the compilers say about
 // their version is remembered with their identity (remembered-output.ts), so a warm run starts none of them.
-import * as io from '@actions/io'
-import { existsSync } from 'node:fs'
+import { accessSync, constants, existsSync, statSync } from 'node:fs'
 import path from 'node:path'
 import type { RememberedOutputs } from './remembered-output.js'
 
@@ -33,8 +32,29 @@ async function firstFound(candidates: (string | undefined)[]): Promise<string | 
       if (existsSync(candidate)) return candidate
       continue
     }
-    const found = await io.which(candidate, false)
+    const found = onPath(candidate, process.env.PATH ?? '')
     if (found) return found
+  }
+  return undefined
+}
+
+/**
+ * The first executable file named `name` in the directories of `searchPath`, as a shell finds it. Synchronous
+ * stat calls, stopping at the first hit: a dozen tools looked up at once as promises, each through every PATH
+ * directory, kept Node's I/O threads and its event loop busy while the model was looked up.
+ */
+export function onPath(name: string, searchPath: string): string | undefined {
+  if (name.includes(path.sep)) return undefined
+  for (const dir of searchPath.split(path.delimiter)) {
+    if (!dir) continue
+    const file = path.join(dir, name)
+    try {
+      if (!statSync(file).isFile()) continue
+      accessSync(file, constants.X_OK)
+      return file
+    } catch {
+      // absent, or not executable here
+    }
   }
   return undefined
 }
