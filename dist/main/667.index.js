@@ -3535,13 +3535,14 @@ function onPath(name, searchPath) {
             continue;
         const file = external_node_path_default().join(dir, name);
         try {
-            if (!(0,external_node_fs_.statSync)(file).isFile())
+            // Most directories lack most tools: no exception is made for each of them.
+            if (!(0,external_node_fs_.statSync)(file, { throwIfNoEntry: false })?.isFile())
                 continue;
             (0,external_node_fs_.accessSync)(file, external_node_fs_.constants.X_OK);
             return file;
         }
         catch {
-            // absent, or not executable here
+            // not executable here, or a PATH entry that is not a directory
         }
     }
     return undefined;

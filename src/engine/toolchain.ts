@@ -49,11 +49,12 @@ export function onPath(name: string, searchPath: string): string | undefined {
     if (!dir) continue
     const file = path.join(dir, name)
     try {
-      if (!statSync(file).isFile()) continue
+      // Most directories lack most tools: no exception is made for each of them.
+      if (!statSync(file, { throwIfNoEntry: false })?.isFile()) continue
       accessSync(file, constants.X_OK)
       return file
     } catch {
-      // absent, or not executable here
+      // not executable here, or a PATH entry that is not a directory
     }
   }
   return undefined
