@@ -344,6 +344,8 @@ async function linkTree(source, target) {
 const SERVER = 'server';
 /** The process that holds main's leases when no server was started (start: false). */
 const KEEPER = 'lease-keeper';
+/** The lease files main took on store entries: post gives them back. */
+const LEASES = 'leases';
 function saveServerState(state) {
     lib_core/* saveState */.LZ(SERVER, JSON.stringify(state));
 }
@@ -357,6 +359,14 @@ function saveKeeperState(state) {
 }
 function readKeeperState() {
     return readProcessRef(KEEPER);
+}
+function saveLeaseState(files) {
+    if (files.length)
+        lib_core/* saveState */.LZ(LEASES, JSON.stringify(files));
+}
+function readLeaseState() {
+    const parsed = parseState(LEASES);
+    return Array.isArray(parsed) ? parsed.filter((f) => typeof f === 'string') : [];
 }
 function readProcessRef(name) {
     const parsed = parseState(name);
@@ -1169,8 +1179,13 @@ function processFileId() {
 }
 /** Descriptors of the leases this process holds, to hand to the process that will keep them. */
 const held = new Set();
+/** The lease files this process wrote, for post to give back. */
+const taken = [];
 function heldLeaseDescriptors() {
     return [...held];
+}
+function takenLeaseFiles() {
+    return [...taken];
 }
 /**
  * Writes `content` to `file` and locks it through a descriptor of this process, kept open until it exits (or
@@ -1223,16 +1238,32 @@ function writtenUnderThisKernel(content) {
 }
 /** Takes a lease on the entry whose lease directory is `leaseDir`, held until this process and its heirs exit. */
 async function takeLease(leaseDir) {
-    // Every job leaves a lease behind; dead ones are removed here, so that the directory does not grow. Housekeeping
-    // only (eviction judges every lease itself), so it runs beside the rest of the step, not before the lease: each
-    // lease it checks costs a flock(1) process. It never removes a live lease, this one included (locked before it
-    // has its name); a failure leaves dead leases for the next run.
+    // Post gives each job's leases back; those of a job that never got there (killed with its runner) are removed
+    // here, so that the directory does not grow. Housekeeping only (eviction judges every lease itself), so it runs
+    // beside the rest of the step, not before the lease: each lease it checks costs a flock(1) process. It never
+    // removes a live lease, this one included (locked before it has its name); a failure leaves them for later.
     void hasLiveLease(leaseDir).catch(() => undefined);
-    const id = processFileId();
+    const file = external_node_path_default().join(leaseDir, `${processFileId()}.lease`);
     // Locked or not (no flock(1) here), the file is a lease; a checker that cannot lock it falls back on its age.
-    const fd = await createLockedFile(external_node_path_default().join(leaseDir, `${id}.lease`));
+    const fd = await createLockedFile(file);
     if (fd !== undefined)
         held.add(fd);
+    taken.push(file);
+}
+/**
+ * Gives back leases that main took (post, once the server or keeper that held them is stopped), so that the next
+ * job finds no dead lease to check: each file that is a lease of a store (`<store>/leases/<entry>/*.lease`, a
+ * regular file) and whose lock is free is removed. Whatever is still held, or cannot be told, is left.
+ */
+async function giveBackLeases(files) {
+    for (const file of files) {
+        if (!path.isAbsolute(file) || !file.endsWith('.lease') || path.basename(path.dirname(path.dirname(file))) !== 'leases')
+            continue;
+        const stat = await fs.lstat(file).catch(() => undefined);
+        // Housekeeping: a file that cannot be removed is left for the next job's pruning, and fails nothing.
+        if (stat?.isFile() && (await lockIsHeld(file)) === false)
+            await fs.rm(file, { force: true }).catch(() => undefined);
+    }
 }
 /** True when a live process holds a lease; dead leases are removed on the way. */
 async function hasLiveLease(leaseDir) {
@@ -7767,6 +7798,8 @@ async function main_run() {
         const engine = await timed('engine (resolve + build)', async () => provisionEngine(inputs, await engineQuery));
         mark('engine');
         const gpus = await gpuQuery;
+        // Post gives the store leases back once their holder (the server, or the keeper) is stopped.
+        saveLeaseState(takenLeaseFiles());
         setProvisionOutputs(model, engine);
         let server;
         let placement;

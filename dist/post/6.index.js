@@ -198,6 +198,8 @@ var promises_ = __webpack_require__(8500);
 const SERVER = 'server';
 /** The process that holds main's leases when no server was started (start: false). */
 const KEEPER = 'lease-keeper';
+/** The lease files main took on store entries: post gives them back. */
+const LEASES = 'leases';
 function saveServerState(state) {
     core.saveState(SERVER, JSON.stringify(state));
 }
@@ -211,6 +213,14 @@ function saveKeeperState(state) {
 }
 function readKeeperState() {
     return readProcessRef(KEEPER);
+}
+function saveLeaseState(files) {
+    if (files.length)
+        core.saveState(LEASES, JSON.stringify(files));
+}
+function readLeaseState() {
+    const parsed = parseState(LEASES);
+    return Array.isArray(parsed) ? parsed.filter((f) => typeof f === 'string') : [];
 }
 function readProcessRef(name) {
     const parsed = parseState(name);
@@ -359,8 +369,13 @@ function lease_processFileId() {
 }
 /** Descriptors of the leases this process holds, to hand to the process that will keep them. */
 const held = new Set();
+/** The lease files this process wrote, for post to give back. */
+const taken = (/* unused pure expression or super */ null && ([]));
 function heldLeaseDescriptors() {
     return [...held];
+}
+function takenLeaseFiles() {
+    return [...taken];
 }
 /**
  * Writes `content` to `file` and locks it through a descriptor of this process, kept open until it exits (or
@@ -413,16 +428,32 @@ function writtenUnderThisKernel(content) {
 }
 /** Takes a lease on the entry whose lease directory is `leaseDir`, held until this process and its heirs exit. */
 async function takeLease(leaseDir) {
-    // Every job leaves a lease behind; dead ones are removed here, so that the directory does not grow. Housekeeping
-    // only (eviction judges every lease itself), so it runs beside the rest of the step, not before the lease: each
-    // lease it checks costs a flock(1) process. It never removes a live lease, this one included (locked before it
-    // has its name); a failure leaves dead leases for the next run.
+    // Post gives each job's leases back; those of a job that never got there (killed with its runner) are removed
+    // here, so that the directory does not grow. Housekeeping only (eviction judges every lease itself), so it runs
+    // beside the rest of the step, not before the lease: each lease it checks costs a flock(1) process. It never
+    // removes a live lease, this one included (locked before it has its name); a failure leaves them for later.
     void hasLiveLease(leaseDir).catch(() => undefined);
-    const id = lease_processFileId();
+    const file = path.join(leaseDir, `${lease_processFileId()}.lease`);
     // Locked or not (no flock(1) here), the file is a lease; a checker that cannot lock it falls back on its age.
-    const fd = await lease_createLockedFile(path.join(leaseDir, `${id}.lease`));
+    const fd = await lease_createLockedFile(file);
     if (fd !== undefined)
         held.add(fd);
+    taken.push(file);
+}
+/**
+ * Gives back leases that main took (post, once the server or keeper that held them is stopped), so that the next
+ * job finds no dead lease to check: each file that is a lease of a store (`<store>/leases/<entry>/*.lease`, a
+ * regular file) and whose lock is free is removed. Whatever is still held, or cannot be told, is left.
+ */
+async function giveBackLeases(files) {
+    for (const file of files) {
+        if (!external_node_path_default().isAbsolute(file) || !file.endsWith('.lease') || external_node_path_default().basename(external_node_path_default().dirname(external_node_path_default().dirname(file))) !== 'leases')
+            continue;
+        const stat = await external_node_fs_.promises.lstat(file).catch(() => undefined);
+        // Housekeeping: a file that cannot be removed is left for the next job's pruning, and fails nothing.
+        if (stat?.isFile() && (await lockIsHeld(file)) === false)
+            await external_node_fs_.promises.rm(file, { force: true }).catch(() => undefined);
+    }
 }
 /** True when a live process holds a lease; dead leases are removed on the way. */
 async function hasLiveLease(leaseDir) {
@@ -1228,6 +1259,7 @@ async function printInert(text) {
 
 
 
+
 async function run() {
     try {
         const server = readServerState();
@@ -1250,6 +1282,7 @@ async function run() {
         }
         for (const save of readPendingRemoteSaves())
             await saveToRemote(save.name, save.dir, save.files ?? []);
+        await giveBackLeases(readLeaseState());
     }
     catch (error) {
         // A post step that cannot clean up must say so loudly: the next job on this runner would inherit the mess.
