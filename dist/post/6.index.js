@@ -7,12 +7,14 @@ export const modules = {
 
 __webpack_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 __webpack_require__.r(__webpack_exports__);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(3916);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(4482);
+/* harmony import */ var _zod_jitless_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(8641);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(3916);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(4482);
 
 
-(0,_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .guardProcess */ .Vh)();
-await (0,_post_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
+
+(0,_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .guardProcess */ .Vh)();
+await (0,_post_js__WEBPACK_IMPORTED_MODULE_2__/* .run */ .e)();
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
@@ -271,8 +273,8 @@ var external_node_os_default = /*#__PURE__*/__webpack_require__.n(external_node_
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __webpack_require__(6760);
 var external_node_path_default = /*#__PURE__*/__webpack_require__.n(external_node_path_);
-// EXTERNAL MODULE: ./node_modules/zod/v4/classic/schemas.js + 17 modules
-var schemas = __webpack_require__(8816);
+// EXTERNAL MODULE: ./node_modules/zod/v4/classic/schemas.js + 15 modules
+var schemas = __webpack_require__(9691);
 ;// CONCATENATED MODULE: ./src/util/read-file.ts
 // Reading a small file found in a cache (a catalog, a manifest, a lease) that anyone with access could have
 // replaced: never through a link, never from a FIFO or a device (which would block or never end), never more than
@@ -1305,6 +1307,19 @@ async function stopServer(pid, startTime) {
     const how = { 'not-running': 'had already exited', terminated: 'stopped with SIGTERM', killed: `did not stop within ${STOP_GRACE_MS / 1000} s of SIGTERM and was killed` }[result];
     lib_core/* info */.pq(`llama-server (pid ${pid}) ${how}.`);
 }
+
+
+/***/ }),
+
+/***/ 8641:
+/***/ ((__unused_webpack_module, __unused_webpack___webpack_exports__, __webpack_require__) => {
+
+/* harmony import */ var zod__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(8532);
+// zod compiles a parser for an object schema the first time it parses with it (new Function). A step parses each
+// shape once or twice (its inputs, a catalog, a remembered file), so compiling costs more than it saves: about 5 ms
+// of CPU on a warm start. The entry points import this before anything that defines a schema.
+
+zod__WEBPACK_IMPORTED_MODULE_0__/* .config */ .$W({ jitless: true });
 
 
 /***/ })

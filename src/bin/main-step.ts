@@ -1,3 +1,4 @@
+import '../zod-jitless.js'
 import { guardProcess } from '../errors.js'
 import { run } from '../main.js'
 
