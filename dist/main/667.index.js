@@ -6109,13 +6109,21 @@ class ModelStore extends EntryStore {
      * hashed (a multi-GB file is not read again on every run); otherwise it is hashed and recorded.
      */
     async localDigest(file, verify) {
+        const known = await this.recordedLocalDigest(file, verify);
+        if (known)
+            return known;
         const identity = identityOf(await external_node_fs_.promises.stat(file));
-        const known = (await this.catalog.read()).local_files[file];
-        if (verify === 'quick' && known && sameIdentity(identity, known))
-            return known.digest;
         const digest = await hash_sha256File(file);
         await this.recordLocalDigest(file, digest, identity);
         return digest;
+    }
+    /** What `localDigest` answers without reading the file: the recorded digest under `quick`, if the identity holds. */
+    async recordedLocalDigest(file, verify) {
+        if (verify !== 'quick')
+            return undefined;
+        const [stat, catalog] = await Promise.all([external_node_fs_.promises.stat(file), this.catalog.read()]);
+        const known = catalog.local_files[file];
+        return known && sameIdentity(identityOf(stat), known) ? known.digest : undefined;
     }
     /** Records that `file`, as it is now, has `digest` (it was just hashed while it was written). */
     async recordLocalDigest(file, digest, identity) {
@@ -6984,10 +6992,12 @@ async function provisionLocalModel(ref, expectedDigest, store, verify) {
         sizeBytes += stat.size;
     }
     const first = parts[0];
-    const gguf = await store.gguf.info(first, verify);
+    // The header and the recorded digest are looked up side by side; hashing (when none is recorded) waits for the
+    // header's checks, so that a file that is no model is refused before it is read whole.
+    const [gguf, recorded] = await Promise.all([store.gguf.info(first, verify), store.recordedLocalDigest(first, verify)]);
     for (const part of parts.slice(1))
         await checkGgufMagic(part);
-    const digest = await store.localDigest(first, verify);
+    const digest = recorded ?? (await store.localDigest(first, verify));
     if (expectedDigest !== undefined && digest !== expectedDigest) {
         throw new errors/* ModelError */.me(`Input '${Input.ModelDigest}' is ${expectedDigest}, but ${first} has ${digest}`);
     }

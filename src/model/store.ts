@@ -201,12 +201,20 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
    * hashed (a multi-GB file is not read again on every run); otherwise it is hashed and recorded.
    */
   async localDigest(file: string, verify: 'quick' | 'full'): Promise<string> {
+    const known = await this.recordedLocalDigest(file, verify)
+    if (known) return known
     const identity = identityOf(await fs.stat(file))
-    const known = (await this.catalog.read()).local_files[file]
-    if (verify === 'quick' && known && sameIdentity(identity, known)) return known.digest
     const digest = await sha256File(file)
     await this.recordLocalDigest(file, digest, identity)
     return digest
+  }
+
+  /** What `localDigest` answers without reading the file: the recorded digest under `quick`, if the identity holds. */
+  async recordedLocalDigest(file: string, verify: 'quick' | 'full'): Promise<string | undefined> {
+    if (verify !== 'quick') return undefined
+    const [stat, catalog] = await Promise.all([fs.stat(file), this.catalog.read()])
+    const known = catalog.local_files[file]
+    return known && sameIdentity(identityOf(stat), known) ? known.digest : undefined
   }
 
   /** Records that `file`, as it is now, has `digest` (it was just hashed while it was written). */
