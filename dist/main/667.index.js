@@ -9,7 +9,7 @@ __webpack_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 __webpack_require__.r(__webpack_exports__);
 /* harmony import */ var _zod_jitless_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(8641);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(3916);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(7744);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(4879);
 
 
 
@@ -108,7 +108,7 @@ function guardProcess(then = () => undefined) {
 
 /***/ }),
 
-/***/ 7744:
+/***/ 4879:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 
@@ -3534,31 +3534,14 @@ function provisioned(stored, m, cacheHit) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/engine/toolchain.ts
-// What this machine has for building llama.cpp: found once, before anything slow, so that every missing tool
-// is reported together. The tools are looked up on every run (a few stat calls); what the compilers say about
-// their version is remembered with their identity (remembered-output.ts), so a warm run starts none of them.
+;// CONCATENATED MODULE: ./src/util/on-path.ts
+// Looking a program up on PATH without starting it.
 
 
-async function firstFound(candidates) {
-    for (const candidate of candidates) {
-        if (!candidate)
-            continue;
-        if (external_node_path_default().isAbsolute(candidate)) {
-            if ((0,external_node_fs_.existsSync)(candidate))
-                return candidate;
-            continue;
-        }
-        const found = onPath(candidate, process.env.PATH ?? '');
-        if (found)
-            return found;
-    }
-    return undefined;
-}
 /**
  * The first executable file named `name` in the directories of `searchPath`, as a shell finds it. Synchronous
- * stat calls, stopping at the first hit: a dozen tools looked up at once as promises, each through every PATH
- * directory, kept Node's I/O threads and its event loop busy while the model was looked up.
+ * stat calls, stopping at the first hit: cheaper than a promise per directory (@actions/io's which), and than
+ * starting a program that is not there (a failed spawn still forks this process).
  */
 function onPath(name, searchPath) {
     if (name.includes((external_node_path_default()).sep))
@@ -3577,6 +3560,29 @@ function onPath(name, searchPath) {
         catch {
             // not executable here, or a PATH entry that is not a directory
         }
+    }
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/engine/toolchain.ts
+// What this machine has for building llama.cpp: found once, before anything slow, so that every missing tool
+// is reported together. The tools are looked up on every run (a few stat calls); what the compilers say about
+// their version is remembered with their identity (remembered-output.ts), so a warm run starts none of them.
+
+
+
+async function firstFound(candidates) {
+    for (const candidate of candidates) {
+        if (!candidate)
+            continue;
+        if (external_node_path_default().isAbsolute(candidate)) {
+            if ((0,external_node_fs_.existsSync)(candidate))
+                return candidate;
+            continue;
+        }
+        const found = onPath(candidate, process.env.PATH ?? '');
+        if (found)
+            return found;
     }
     return undefined;
 }
@@ -3957,6 +3963,7 @@ function leases_oneLine(text) {
 // The NVIDIA GPUs of this host and the compute processes on them, as nvidia-smi reports them (absent: none).
 
 
+
 const nvidia_smi_execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
 const GPU_QUERY = ['--query-gpu=index,uuid,name,memory.total,memory.free,compute_cap', '--format=csv,noheader,nounits'];
 const COMPUTE_APPS_QUERY = ['--query-compute-apps=gpu_uuid,pid,process_name,used_memory', '--format=csv,noheader,nounits'];
@@ -3993,8 +4000,12 @@ function parseComputeApps(output) {
     });
 }
 async function nvidiaSmi(args) {
+    // Most runners have no nvidia-smi: looked up first, since a spawn that fails still forks this process.
+    const program = onPath('nvidia-smi', process.env.PATH ?? '');
+    if (!program)
+        return undefined;
     try {
-        const { stdout } = await nvidia_smi_execFileAsync('nvidia-smi', args, { timeout: 30_000, encoding: 'utf8' });
+        const { stdout } = await nvidia_smi_execFileAsync(program, args, { timeout: 30_000, encoding: 'utf8' });
         return stdout;
     }
     catch {

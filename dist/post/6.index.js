@@ -9,7 +9,7 @@ __webpack_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 __webpack_require__.r(__webpack_exports__);
 /* harmony import */ var _zod_jitless_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(8641);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(3916);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(4482);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(9704);
 
 
 
@@ -104,7 +104,7 @@ function guardProcess(then = () => undefined) {
 
 /***/ }),
 
-/***/ 4482:
+/***/ 9704:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 
@@ -733,8 +733,39 @@ function oneLine(text) {
 
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __webpack_require__(7975);
+;// CONCATENATED MODULE: ./src/util/on-path.ts
+// Looking a program up on PATH without starting it.
+
+
+/**
+ * The first executable file named `name` in the directories of `searchPath`, as a shell finds it. Synchronous
+ * stat calls, stopping at the first hit: cheaper than a promise per directory (@actions/io's which), and than
+ * starting a program that is not there (a failed spawn still forks this process).
+ */
+function onPath(name, searchPath) {
+    if (name.includes((external_node_path_default()).sep))
+        return undefined;
+    for (const dir of searchPath.split((external_node_path_default()).delimiter)) {
+        if (!dir)
+            continue;
+        const file = external_node_path_default().join(dir, name);
+        try {
+            // Most directories lack most tools: no exception is made for each of them.
+            if (!(0,external_node_fs_.statSync)(file, { throwIfNoEntry: false })?.isFile())
+                continue;
+            (0,external_node_fs_.accessSync)(file, external_node_fs_.constants.X_OK);
+            return file;
+        }
+        catch {
+            // not executable here, or a PATH entry that is not a directory
+        }
+    }
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/gpu/nvidia-smi.ts
 // The NVIDIA GPUs of this host and the compute processes on them, as nvidia-smi reports them (absent: none).
+
 
 
 const execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
@@ -773,8 +804,12 @@ function parseComputeApps(output) {
     });
 }
 async function nvidiaSmi(args) {
+    // Most runners have no nvidia-smi: looked up first, since a spawn that fails still forks this process.
+    const program = onPath('nvidia-smi', process.env.PATH ?? '');
+    if (!program)
+        return undefined;
     try {
-        const { stdout } = await execFileAsync('nvidia-smi', args, { timeout: 30_000, encoding: 'utf8' });
+        const { stdout } = await execFileAsync(program, args, { timeout: 30_000, encoding: 'utf8' });
         return stdout;
     }
     catch {

@@ -1,8 +1,9 @@
 // What this machine has for building llama.cpp: found once, before anything slow, so that every missing tool
 // is reported together. The tools are looked up on every run (a few stat calls); what the compilers say about
 // their version is remembered with their identity (remembered-output.ts), so a warm run starts none of them.
-import { accessSync, constants, existsSync, statSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import path from 'node:path'
+import { onPath } from '../util/on-path.js'
 import type { RememberedOutputs } from './remembered-output.js'
 
 export interface Toolchain {
@@ -34,28 +35,6 @@ async function firstFound(candidates: (string | undefined)[]): Promise<string | 
     }
     const found = onPath(candidate, process.env.PATH ?? '')
     if (found) return found
-  }
-  return undefined
-}
-
-/**
- * The first executable file named `name` in the directories of `searchPath`, as a shell finds it. Synchronous
- * stat calls, stopping at the first hit: a dozen tools looked up at once as promises, each through every PATH
- * directory, kept Node's I/O threads and its event loop busy while the model was looked up.
- */
-export function onPath(name: string, searchPath: string): string | undefined {
-  if (name.includes(path.sep)) return undefined
-  for (const dir of searchPath.split(path.delimiter)) {
-    if (!dir) continue
-    const file = path.join(dir, name)
-    try {
-      // Most directories lack most tools: no exception is made for each of them.
-      if (!statSync(file, { throwIfNoEntry: false })?.isFile()) continue
-      accessSync(file, constants.X_OK)
-      return file
-    } catch {
-      // not executable here, or a PATH entry that is not a directory
-    }
   }
   return undefined
 }

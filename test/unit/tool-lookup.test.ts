@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { onPath } from '../../src/engine/toolchain.js'
+import { onPath } from '../../src/util/on-path.js'
 
 let root: string
 const dir = (name: string) => {
