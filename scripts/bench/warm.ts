@@ -171,14 +171,16 @@ const WARM_PATH_NOTES = [
     '/etc/ld.so.cache, LD_LIBRARY_PATH and, for llama-server, every library ldd resolves. `verify: full` and a newly ' +
     'installed engine always run it. `git ls-remote` still runs for a tag or branch on every run (a tag can move; a ' +
     'test moves one); it starts first and runs while the model is looked up, as does nvidia-smi (not started for ' +
-    "`backend: cpu`). nvcc's host-compiler compile runs before a build only.",
+    '`backend: cpu`, and looked up on PATH first: where it is not installed, as on this machine, no process is ' +
+    "forked to find that out). nvcc's host-compiler compile runs before a build only.",
   'Kept: the engine entry lock, the manifest and size checks of every engine file, the model store\'s identity checks ' +
     'and digests, the GGUF header checks on any change, the leases (each locked before it has its name), and the ' +
     'ls-remote of a tag or branch.',
   'Left: Node itself; the bundle\'s module evaluation, about half of it Node\'s http, https, http2, tls and crypto ' +
     "modules, which @actions/core's HTTP client and undici load at startup whether or not a request is made (the " +
-    'compile cache does not cover evaluation); the programs spawned on the main thread (nvidia-smi, git ls-remote, ' +
-    'flock, llama-server: 3-5 ms each here to fork a 100 MB process); in source mode the engine store\'s sequential ' +
+    'compile cache does not cover evaluation); the programs spawned on the main thread (nvidia-smi where installed, ' +
+    'git ls-remote, flock, llama-server: 3-5 ms each here to fork a 100 MB process); in source mode the engine ' +
+    'store\'s sequential ' +
     'file operations (entry lock, catalog, touch, lease); and the process\'s exit.',
 ]
 
