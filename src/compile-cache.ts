@@ -9,7 +9,7 @@
 // as before. It lives under the default cache-dir location (the `cache-dir` input is only read once the bundle is
 // loaded), which persists across jobs as the model and engine stores do.
 import { lstatSync, mkdirSync } from 'node:fs'
-import { enableCompileCache } from 'node:module'
+import { enableCompileCache, flushCompileCache } from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 import { unsupportedRunner } from './supported-runner.js'
@@ -43,4 +43,16 @@ export function useCompileCache(env: NodeJS.ProcessEnv = process.env): void {
   } catch {
     // not writable, not ours: compiled from source, as without the cache
   }
+}
+
+/**
+ * Once the step is done and nothing is left to run (the event loop is empty), the process ends at once: the
+ * compile cache is written, and the teardown of the heap, which ending the process does anyway, is skipped (2-3 ms
+ * of every step). Called after the step's top-level await has settled, so that an unsettled one still fails.
+ */
+export function exitWhenIdle(): void {
+  process.once('beforeExit', () => {
+    flushCompileCache()
+    process.exit()
+  })
 }

@@ -8,13 +8,16 @@ export const modules = {
 __webpack_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 __webpack_require__.r(__webpack_exports__);
 /* harmony import */ var _zod_jitless_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(8641);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(3916);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(4879);
+/* harmony import */ var _compile_cache_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(9553);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(3916);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(4879);
 
 
 
-(0,_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .guardProcess */ .Vh)();
-await (0,_main_js__WEBPACK_IMPORTED_MODULE_2__/* .run */ .e)();
+
+(0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .guardProcess */ .Vh)();
+await (0,_main_js__WEBPACK_IMPORTED_MODULE_3__/* .run */ .e)();
+(0,_compile_cache_js__WEBPACK_IMPORTED_MODULE_1__/* .exitWhenIdle */ .fm)();
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
