@@ -15,6 +15,7 @@ import {
   Input,
   type InputName,
 } from './constants.js'
+import { defaultCacheDir } from './compile-cache.js'
 import { InputError } from './errors.js'
 import { hfCacheLocation, hfTokenPath, type HfCacheLocation } from './model/hf-paths.js'
 import { parseModelRef, type ModelRef } from './model/ref.js'
@@ -395,7 +396,7 @@ function schema(ctx: InputContext) {
       [Input.CudaArchitectures]: field(optional(cudaArchitectures)),
       [Input.CmakeArgs]: field(splitArgs),
       [Input.BuildJobs]: field((v) => (v === '' ? ctx.cpuCount : integer(1, 1024)(v))),
-      [Input.CacheDir]: field((v) => (v ? inWorkspace(v) : defaultCacheDir(ctx))),
+      [Input.CacheDir]: field((v) => (v ? inWorkspace(v) : defaultCacheDir(ctx.env, ctx.homeDir))),
       [Input.CacheMaxSize]: field(optional(parseSize)),
       [Input.RemoteCache]: field(oneOf(['none', 'engine', 'model', 'all'])),
       [Input.RemoteCacheMaxModelSize]: field(parseSize),
@@ -478,7 +479,3 @@ function perPoolHandoffPath(resolved: string, pool: string, workspace: string): 
   return resolved.replace(/\.json$/, `-${pool}.json`)
 }
 
-function defaultCacheDir(ctx: InputContext): string {
-  const base = ctx.env.RUNNER_TOOL_CACHE || ctx.env.XDG_CACHE_HOME || path.join(ctx.homeDir, '.cache')
-  return path.join(base, 'setup-llama-server')
-}

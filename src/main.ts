@@ -15,10 +15,10 @@ import { phaseTimes, recordPhase, timed } from './phases.js'
 import { serverKnownFlags } from './server/features.js'
 import { startServer, type RunningServer } from './server/start.js'
 import { evictCache } from './store/cache-dir.js'
-import { heldLeaseDescriptors } from './store/lease.js'
+import { heldLeaseDescriptors, takenLeaseFiles } from './store/lease.js'
 import { spawnLeaseKeeper } from './store/lease-keeper.js'
 import { processStartTime } from './server/process-identity.js'
-import { saveKeeperState } from './state.js'
+import { saveKeeperState, saveLeaseState } from './state.js'
 import { unsupportedRunner } from './supported-runner.js'
 import { writeSummary } from './summary.js'
 
@@ -43,6 +43,8 @@ export async function run(): Promise<void> {
     const engine = await timed('engine (resolve + build)', async () => provisionEngine(inputs, await engineQuery))
     mark('engine')
     const gpus = await gpuQuery
+    // Post gives the store leases back once their holder (the server, or the keeper) is stopped.
+    saveLeaseState(takenLeaseFiles())
     setProvisionOutputs(model, engine)
     let server: RunningServer | undefined
     let placement: Placement | undefined

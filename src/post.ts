@@ -7,8 +7,9 @@ import { checkServerGpus } from './gpu/release.js'
 import { logTail } from './server/log-tail.js'
 import { groupAlive, processStartTime } from './server/process-identity.js'
 import { stopProcessGroup } from './server/stop.js'
+import { giveBackLeases } from './store/lease.js'
 import { saveToRemote } from './store/remote-cache.js'
-import { readKeeperState, readPendingRemoteSaves, readServerState } from './state.js'
+import { readKeeperState, readLeaseState, readPendingRemoteSaves, readServerState } from './state.js'
 import { printInert } from './util/inert-log.js'
 
 export async function run(): Promise<void> {
@@ -31,6 +32,7 @@ export async function run(): Promise<void> {
       await stopProcessGroup(keeper.pid, STOP_GRACE_MS)
     }
     for (const save of readPendingRemoteSaves()) await saveToRemote(save.name, save.dir, save.files ?? [])
+    await giveBackLeases(readLeaseState())
   } catch (error) {
     // A post step that cannot clean up must say so loudly: the next job on this runner would inherit the mess.
     core.setFailed(`Could not stop llama-server: ${errorMessage(error)}`)

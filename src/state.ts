@@ -15,6 +15,8 @@ export interface ServerState extends ProcessRef {
 const SERVER = 'server'
 /** The process that holds main's leases when no server was started (start: false). */
 const KEEPER = 'lease-keeper'
+/** The lease files main took on store entries: post gives them back. */
+const LEASES = 'leases'
 
 export function saveServerState(state: ServerState): void {
   core.saveState(SERVER, JSON.stringify(state))
@@ -32,6 +34,15 @@ export function saveKeeperState(state: ProcessRef): void {
 
 export function readKeeperState(): ProcessRef | undefined {
   return readProcessRef(KEEPER)
+}
+
+export function saveLeaseState(files: string[]): void {
+  if (files.length) core.saveState(LEASES, JSON.stringify(files))
+}
+
+export function readLeaseState(): string[] {
+  const parsed = parseState(LEASES)
+  return Array.isArray(parsed) ? parsed.filter((f): f is string => typeof f === 'string') : []
 }
 
 function readProcessRef(name: string): ProcessRef | undefined {

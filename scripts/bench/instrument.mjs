@@ -21,23 +21,33 @@ if (out) {
     this.once('error', end)
     return spawn.call(this, options)
   }
-  // undici (the action's HTTP client, and fetch's) publishes every request on diagnostics channels, which are
-  // process-wide by name: a bundled copy publishes to the same ones.
+  // Node's HTTP client (the action's /health polls) and undici (its other requests, and fetch's) publish every
+  // request on diagnostics channels, which are process-wide by name: a bundled copy publishes to the same ones.
   const polls = new WeakMap()
-  diagnostics.subscribe('undici:request:create', ({ request }) => {
+  const created = ({ request }) => {
     if (!String(request.path).endsWith('/health')) return
     const record = { start: epoch(), end: 0, status: 0 }
     polls.set(request, record)
     trace.health.push(record)
-  })
-  diagnostics.subscribe('undici:request:headers', ({ request, response }) => {
+  }
+  const answered = ({ request, response }) => {
     const record = polls.get(request)
     if (record) Object.assign(record, { end: epoch(), status: response.statusCode })
-  })
-  diagnostics.subscribe('undici:request:error', ({ request }) => {
+  }
+  const failed = ({ request }) => {
     const record = polls.get(request)
     if (record) record.end = epoch()
-  })
+  }
+  for (const [name, listener] of [
+    ['http.client.request.created', created],
+    ['http.client.response.finish', answered],
+    ['http.client.request.error', failed],
+    ['undici:request:create', created],
+    ['undici:request:headers', answered],
+    ['undici:request:error', failed],
+  ]) {
+    diagnostics.subscribe(name, listener)
+  }
   process.on('exit', () => {
     trace.exitAt = epoch()
     trace.marks = performance.getEntriesByType('mark').map((m) => ({ name: m.name, at: performance.timeOrigin + m.startTime }))

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { llamaCppSource } from '../../test/support/llama-source.js'
-import { ROOT, runMain, type JobDirs } from '../../test/support/runner.js'
+import { ROOT, runMain, runPost, type JobDirs } from '../../test/support/runner.js'
 import { tinyModelBytes } from '../../test/support/tiny-model.js'
 
 export const BENCH_DIR = path.join(ROOT, 'node_modules', '.cache', 'setup-llama-server', 'bench')
@@ -43,6 +43,8 @@ export async function benchFixture(log: (line: string) => void): Promise<BenchFi
   log(`fixture: llama-server from ${repo} in ${partial.cacheDir} (built once: minutes on the first run)`)
   const run = await runMain({ dirs, inputs: { ...sourceInputs(partial), start: 'false' }, timeoutMs: 60 * 60_000 })
   if (run.exitCode !== 0) throw new Error(`the fixture's engine could not be provisioned:\n${run.errors.join('\n')}\n${run.stdout.slice(-4000)}`)
+  // start: false leaves a process holding the engine's lease until post: a live lease every warm run would check.
+  await runPost(run)
   if (run.outputs['engine-cache-hit'] === 'false') log('fixture: llama-server built')
   fixture = { ...partial, engine: run.outputs['engine-path'] as string }
   return fixture

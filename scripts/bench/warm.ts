@@ -142,22 +142,46 @@ async function run(ctx: BenchContext): Promise<Section[]> {
 
 /** What the warm path no longer does, what each saving rests on, and what is left (see the tables for how much). */
 const WARM_PATH_NOTES = [
+  "Loading the bundle: each entry point enables Node's compile cache (`module.enableCompileCache`), then imports the " +
+    "step's bundle as a chunk of its own, so that V8 reads the code it compiled on an earlier run instead of compiling " +
+    "it again. It rests on Node's own check of each cache file (the Node version, V8's format and the uid in the " +
+    "directory's name; the source's size and CRC32; the cache's CRC32): that catches a changed bundle, not a forged " +
+    "cache, so the directory (`node-compile-cache` under the default cache-dir location, RUNNER_TOOL_CACHE here) is made " +
+    'with mode 0700 and used only when it is a real directory of this user that no one else may read or write; ' +
+    "otherwise the bundle is compiled as before. A runner that starts empty writes it on its first run.",
+  "The GGUF parser (@huggingface/gguf, with @huggingface/tasks) is loaded only when a header is parsed; zod parses " +
+    "with its interpreter (`jitless`), since compiling a parser for each schema costs more than it saves when each is " +
+    'used once or twice.',
+  "The model lookup no longer parses the GGUF header (the tokenizer's 32,000 strings here, 150,000 and more in real " +
+    "models): what it said is remembered in `cache-dir/models/gguf-info.json` under the file's path and identity " +
+    '(device, inode, size, mtime and ctime in ns; a rewrite changes mtime and ctime, a replacement the inode, and ' +
+    'ctime cannot be set back). Any change parses it again, as does `verify: full`; only a header that passed every ' +
+    'check is remembered, and only for a file unchanged while it was read and for 3 s before (coarse filesystem ' +
+    'clocks). A test rewrites the model in place with the same size and mtime and expects the new header.',
+  "/health is polled with Node's own HTTP client: each request of undici cost about 2 ms of CPU in the step's fresh " +
+    'process (the first 12 ms, compiling its WebAssembly parser), CPU that llama-server\'s loading threads lacked ' +
+    'on this 2-core machine. The poll is still direct (never a proxy), every 5 ms for the first 2 s, then every 25 ms.',
+  'Source mode: the build tools are looked up while the model is (they were looked up after it), with one ' +
+    'synchronous stat per PATH directory until the first executable hit (@actions/io looked in every directory, one ' +
+    'promise each). A lease is given back by post once its holder is stopped and its lock is free, so the next job ' +
+    'finds no dead lease to check with flock(1); the pruning of leases of jobs that never reached post runs beside ' +
+    'the step instead of before its lease. A warm start runs one flock(1), for its own lease.',
   '`--version` of cc, c++, nvcc and llama-server is not run when nothing it rests on changed: the answer is remembered in ' +
-    '`cache-dir/engines/programs.json` with the program\'s path and identity (device, inode, size, mtime and ctime in ns), its ' +
-    "directory, the host and boot id, /etc/ld.so.cache, LD_LIBRARY_PATH and, for llama-server, every library ldd resolves. " +
-    '`verify: full` and a newly installed engine always run it. The tools are still looked up on PATH on every run.',
-  '`git ls-remote` still runs for a tag or branch on every run: a tag can move (a test moves one), so only a full SHA skips ' +
-    'it. It starts first, with execFile, and runs while the model is looked up; so does nvidia-smi.',
-  '`nvidia-smi` is not started for `backend: cpu` (no GPU is used); for every other backend it can decide the backend, the ' +
-    'CUDA architectures, the free memory or the handoff, and runs as before, beside the model lookup.',
-  "nvcc's host-compiler compile runs before a build only: a cache hit compiles nothing.",
-  '/health is polled every 5 ms for the first 2 s, then every 25 ms (was 25 ms throughout).',
-  'Kept: the engine entry lock, the manifest and size checks of every engine file, the model store\'s identity checks, the ' +
-    'leases, and the ls-remote of a tag or branch.',
-  'Left, outside the engine: Node itself; loading the bundle (@actions/cache is no longer in it; Node\'s compile cache, ' +
-    '`module.enableCompileCache()` in the entry point, would take about a third off what is left); the model lookup, which ' +
-    "parses the whole GGUF header (the tokenizer's 32,000 strings here, 150,000 and more in real models) on every run; the " +
-    "leases' `flock` processes in the engine lookup; and the process's exit.",
+    '`cache-dir/engines/programs.json` with the program\'s path and identity, its directory, the host and boot id, ' +
+    '/etc/ld.so.cache, LD_LIBRARY_PATH and, for llama-server, every library ldd resolves. `verify: full` and a newly ' +
+    'installed engine always run it. `git ls-remote` still runs for a tag or branch on every run (a tag can move; a ' +
+    'test moves one); it starts first and runs while the model is looked up, as does nvidia-smi (not started for ' +
+    '`backend: cpu`, and looked up on PATH first: where it is not installed, as on this machine, no process is ' +
+    "forked to find that out). nvcc's host-compiler compile runs before a build only.",
+  'Kept: the engine entry lock, the manifest and size checks of every engine file, the model store\'s identity checks ' +
+    'and digests, the GGUF header checks on any change, the leases (each locked before it has its name), and the ' +
+    'ls-remote of a tag or branch.',
+  'Left: Node itself; the bundle\'s module evaluation, about half of it Node\'s http, https, http2, tls and crypto ' +
+    "modules, which @actions/core's HTTP client and undici load at startup whether or not a request is made (the " +
+    'compile cache does not cover evaluation); the programs spawned on the main thread (nvidia-smi where installed, ' +
+    'git ls-remote, flock, llama-server: 3-5 ms each here to fork a 100 MB process); in source mode the engine ' +
+    'store\'s sequential ' +
+    'file operations (entry lock, catalog, touch, lease); and the process\'s exit.',
 ]
 
 function medianByName(runs: [string, number][][]): Map<string, number> {

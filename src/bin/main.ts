@@ -1,5 +1,6 @@
-import { guardProcess } from '../errors.js'
-import { run } from '../main.js'
+// The main step's entry: Node's compile cache first, then the bundle of the step (a chunk of its own, so that it
+// is compiled with the cache on).
+import { useCompileCache } from '../compile-cache.js'
 
-guardProcess()
-await run()
+useCompileCache()
+await import('./main-step.js')

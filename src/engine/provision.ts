@@ -21,14 +21,14 @@ import type { ProvisionedEngine } from './provisioned.js'
 import { resolveCommit, type ResolvedRef } from './ref.js'
 import { EngineStore, MANIFEST, readManifest } from './store.js'
 import { provisionFromRelease } from './release/provision.js'
-import { probeToolchain } from './toolchain.js'
+import { probeToolchain, type Toolchain } from './toolchain.js'
 
 /** The user's binary, checked; or what to look up in the store and build when it is not there. */
 export type EnginePlan =
   | { mode: 'binary'; engine: ProvisionedEngine }
   | { mode: 'source'; plan: BuildPlan }
   /** A release archive first (engine-source auto or release), a build where none fits. */
-  | { mode: 'release'; gpus: Promise<GpuInfo[]>; resolving: Promise<ResolvedRef> }
+  | { mode: 'release'; gpus: Promise<GpuInfo[]>; resolving: Promise<ResolvedRef>; toolchain: Promise<Toolchain> }
 
 export async function planEngine(inputs: EngineInputs, gpus: Promise<GpuInfo[]>): Promise<EnginePlan> {
   const store = new EngineStore(inputs.cacheDir)
@@ -43,19 +43,22 @@ export async function planEngine(inputs: EngineInputs, gpus: Promise<GpuInfo[]>)
   // and the model is looked up. Without git, the preflight says so before this failure is looked at.
   const resolving = resolveCommit('git', inputs.llamaCppRepo, inputs.llamaCppRef)
   resolving.catch(() => undefined)
-  // A release archive is looked for after the model (it may download, which a failed model should not wait for);
-  // no build tool is needed, so none is probed until a build is.
-  if (inputs.engineSource !== 'build') return { mode: 'release', gpus, resolving }
-  return { mode: 'source', plan: await planBuild(inputs, store, gpus, resolving) }
+  // Both a release archive (nvcc decides its backend) and a build need the tools: looked up (a few stat calls, the
+  // compilers' remembered --version) while the model is.
+  const toolchain = probeToolchain(process.env, store.outputs)
+  toolchain.catch(() => undefined)
+  // A release archive is looked for after the model (it may download, which a failed model should not wait for).
+  if (inputs.engineSource !== 'build') return { mode: 'release', gpus, resolving, toolchain }
+  return { mode: 'source', plan: await planBuild(inputs, toolchain, gpus, resolving) }
 }
 
 export async function provisionEngine(inputs: EngineInputs, planned: EnginePlan): Promise<ProvisionedEngine> {
   if (planned.mode === 'binary') return planned.engine
   let plan: BuildPlan
   if (planned.mode === 'release') {
-    const released = await provisionFromRelease(inputs, planned.gpus, planned.resolving)
+    const released = await provisionFromRelease(inputs, planned.gpus, planned.resolving, planned.toolchain)
     if (released) return released
-    plan = await planBuild(inputs, new EngineStore(inputs.cacheDir), planned.gpus, planned.resolving)
+    plan = await planBuild(inputs, planned.toolchain, planned.gpus, planned.resolving)
   } else {
     plan = planned.plan
   }
@@ -81,8 +84,8 @@ export async function provisionEngine(inputs: EngineInputs, planned: EnginePlan)
 }
 
 /** Preflight, backend, CUDA architectures, commit and cache key, before anything slow. */
-async function planBuild(inputs: EngineInputs, store: EngineStore, gpuQuery: Promise<GpuInfo[]>, resolving: Promise<ResolvedRef>): Promise<BuildPlan> {
-  const tc = await probeToolchain(process.env, store.outputs)
+async function planBuild(inputs: EngineInputs, toolchain: Promise<Toolchain>, gpuQuery: Promise<GpuInfo[]>, resolving: Promise<ResolvedRef>): Promise<BuildPlan> {
+  const tc = await toolchain
   const gpus = await gpuQuery
   const { backend, reason } = chooseBackend(inputs.backend, gpus, tc.nvcc)
   core.info(`Backend: ${reason}`)

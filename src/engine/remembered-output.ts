@@ -10,6 +10,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { z } from 'zod'
 import { writeFileAtomic } from '../util/atomic-write.js'
+import { fileIdentity } from '../util/file-identity.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -62,8 +63,7 @@ export interface OutputOptions {
 }
 
 export async function identity(file: string): Promise<string> {
-  const s = await fs.stat(file, { bigint: true }).catch(() => undefined)
-  return s ? `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}` : 'missing'
+  return (await fileIdentity(file))?.key ?? 'missing'
 }
 
 export async function bootId(): Promise<string> {

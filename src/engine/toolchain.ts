@@ -1,9 +1,9 @@
 // What this machine has for building llama.cpp: found once, before anything slow, so that every missing tool
 // is reported together. The tools are looked up on every run (a few stat calls); what the compilers say about
 // their version is remembered with their identity (remembered-output.ts), so a warm run starts none of them.
-import * as io from '@actions/io'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
+import { onPath } from '../util/on-path.js'
 import type { RememberedOutputs } from './remembered-output.js'
 
 export interface Toolchain {
@@ -33,7 +33,7 @@ async function firstFound(candidates: (string | undefined)[]): Promise<string | 
       if (existsSync(candidate)) return candidate
       continue
     }
-    const found = await io.which(candidate, false)
+    const found = onPath(candidate, process.env.PATH ?? '')
     if (found) return found
   }
   return undefined

@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import type { Backend } from '../inputs.js'
+import { onPath } from '../util/on-path.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -63,8 +64,11 @@ export function parseComputeApps(output: string): ComputeApp[] {
 }
 
 async function nvidiaSmi(args: string[]): Promise<string | undefined> {
+  // Most runners have no nvidia-smi: looked up first, since a spawn that fails still forks this process.
+  const program = onPath('nvidia-smi', process.env.PATH ?? '')
+  if (!program) return undefined
   try {
-    const { stdout } = await execFileAsync('nvidia-smi', args, { timeout: 30_000, encoding: 'utf8' })
+    const { stdout } = await execFileAsync(program, args, { timeout: 30_000, encoding: 'utf8' })
     return stdout
   } catch {
     // No nvidia-smi, or no driver: nothing to read.

@@ -102,18 +102,22 @@ export async function findOrFetch(store: ModelStore, wanted: Wanted, plan: () =>
   return await store.withEntryLock(byDigest ? modelEntryName(wanted.pinned as string) : wanted.source, wanted.id, async () => {
     const known = wanted.pinned ?? (await store.catalog.read()).sources[wanted.source]
     const hit = !known ? undefined : byDigest ? await store.findLeased(known, wanted.verify) : await store.findAndLease(known, wanted.verify, wanted.id)
-    if (hit) return await provisionedFromStore(hit, wanted.id, true)
+    if (hit) return await provisionedFromStore(store, hit, { id: wanted.id, cacheHit: true, verify: wanted.verify })
     const { stored, source } = await fetchIntoStore(store, await plan(), byDigest)
     await store.catalog.update((c) => {
       c.sources[source] = stored.digest
     })
-    return await provisionedFromStore(stored, wanted.id, false)
+    return await provisionedFromStore(store, stored, { id: wanted.id, cacheHit: false, verify: wanted.verify })
   })
 }
 
-export async function provisionedFromStore(stored: StoredModel, id: string, cacheHit: boolean): Promise<ProvisionedModel> {
+export async function provisionedFromStore(
+  store: ModelStore,
+  stored: StoredModel,
+  { id, cacheHit, verify }: { id: string; cacheHit: boolean; verify: 'quick' | 'full' },
+): Promise<ProvisionedModel> {
   const first = stored.parts[0] as string
-  return { id, path: first, parts: stored.parts, digest: stored.digest, sizeBytes: stored.sizeBytes, gguf: await readGgufInfo(first), cacheHit, stored: true }
+  return { id, path: first, parts: stored.parts, digest: stored.digest, sizeBytes: stored.sizeBytes, gguf: await store.gguf.info(first, verify), cacheHit, stored: true }
 }
 
 /** The names of every part of a split model, from the name of its first part. */

@@ -1,5 +1,4 @@
 // Reads a GGUF file's header with Hugging Face's maintained parser; rejects anything llama.cpp would not load.
-import { gguf } from '@huggingface/gguf'
 import { promises as fs } from 'node:fs'
 import { ModelError } from '../errors.js'
 
@@ -22,8 +21,10 @@ export interface GgufInfo {
 }
 
 export async function readGgufInfo(file: string): Promise<GgufInfo> {
-  let parsed: Awaited<ReturnType<typeof gguf>>
+  let parsed: Awaited<ReturnType<typeof import('@huggingface/gguf').gguf>>
   try {
+    // Loaded when a header is parsed, not with the action: a warm run answers from what the store remembered.
+    const { gguf } = await import('@huggingface/gguf')
     parsed = await gguf(file, { allowLocalFile: true })
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error)

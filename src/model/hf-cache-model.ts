@@ -62,15 +62,16 @@ export async function provisionThroughHfCache(location: HfCacheLocation, store: 
   const bad = new Set<string>()
   const { found } = await findInCaches(location, store, model, settings.verify, bad)
   const digest = (model.parts[0] as HubPart).digest
-  if (found) return await inPlace(found, model, digest, true)
+  const use = (where: Found, cacheHit: boolean) => inPlace(where, model, { digest, cacheHit, store, verify: settings.verify })
+  if (found) return await use(found, true)
   const lock = { file: await cache.lockFile(model.repo, digest), what: model.id, inProgress: () => cache.downloadsInProgress(model.repo, digest) }
   return await withHfCacheLock(lock, async () => {
     // Another process may have put it there while this one waited for the lock.
     const meanwhile = await findInCaches(location, store, model, settings.verify, bad)
-    if (meanwhile.found) return await inPlace(meanwhile.found, model, digest, true)
+    if (meanwhile.found) return await use(meanwhile.found, true)
     const linked = await linkFromStore(cache, store, model, settings.verify)
-    if (linked) return await inPlace(linked, model, digest, true)
-    return await inPlace(await downloadInto(cache, store, model, settings, bad, meanwhile.have), model, digest, false)
+    if (linked) return await use(linked, true)
+    return await use(await downloadInto(cache, store, model, settings, bad, meanwhile.have), false)
   })
 }
 
@@ -97,12 +98,16 @@ export async function findOffline(
       digest ??= got.digest
     }
     if (snapshots.length !== files.length || !digest) continue
-    return await inPlace({ cache, writable: root === location.root, snapshots }, { repo, revision, commit, id: wanted.id(commit) }, digest, true)
+    return await inPlace({ cache, writable: root === location.root, snapshots }, { repo, revision, commit, id: wanted.id(commit) }, { digest, cacheHit: true, store, verify })
   }
   return undefined
 }
 
-async function inPlace(found: Found, model: HubIdentity, digest: string, cacheHit: boolean): Promise<ProvisionedModel> {
+async function inPlace(
+  found: Found,
+  model: HubIdentity,
+  { digest, cacheHit, store, verify }: { digest: string; cacheHit: boolean; store: ModelStore; verify: 'quick' | 'full' },
+): Promise<ProvisionedModel> {
   if (found.writable) {
     await found.cache.writeRef(model.repo, model.revision, model.commit).catch((error: NodeJS.ErrnoException) => {
       // A cache this job may read but not write (another user's, read-only): the model is still usable.
@@ -113,7 +118,7 @@ async function inPlace(found: Found, model: HubIdentity, digest: string, cacheHi
   let sizeBytes = 0
   for (const snapshot of found.snapshots) sizeBytes += (await fs.stat(snapshot)).size
   if (cacheHit) core.info(`${model.id} is in the Hugging Face cache at ${found.cache.root}; used in place`)
-  return { id: model.id, path: first, parts: found.snapshots, digest, sizeBytes, gguf: await readGgufInfo(first), cacheHit, stored: true }
+  return { id: model.id, path: first, parts: found.snapshots, digest, sizeBytes, gguf: await store.gguf.info(first, verify), cacheHit, stored: true }
 }
 
 /**

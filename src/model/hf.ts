@@ -111,7 +111,7 @@ async function fromCacheOnly(ref: HubRef, inputs: HubInputs, store: ModelStore, 
     const id = modelId(ref, recorded)
     const stored = digest ? await store.findAndLease(digest, inputs.verify, id) : undefined
     if (stored) {
-      hit = await provisionedFromStore(stored, id, true)
+      hit = await provisionedFromStore(store, stored, { id, cacheHit: true, verify: inputs.verify })
       core.notice(`${why}: used the cached ${id}, recorded when ${ref.revision} was last resolved`)
     }
   }

@@ -4,7 +4,7 @@ import path from 'node:path'
 import { Input } from '../constants.js'
 import { ModelError } from '../errors.js'
 import { splitPartNames } from './fetch.js'
-import { checkGgufMagic, readGgufInfo } from './gguf.js'
+import { checkGgufMagic } from './gguf.js'
 import type { ProvisionedModel } from './provisioned.js'
 import { modelId, type ModelRef } from './ref.js'
 import type { ModelStore } from './store.js'
@@ -27,9 +27,11 @@ export async function provisionLocalModel(
     sizeBytes += stat.size
   }
   const first = parts[0] as string
-  const gguf = await readGgufInfo(first)
+  // The header and the recorded digest are looked up side by side; hashing (when none is recorded) waits for the
+  // header's checks, so that a file that is no model is refused before it is read whole.
+  const [gguf, recorded] = await Promise.all([store.gguf.info(first, verify), store.recordedLocalDigest(first, verify)])
   for (const part of parts.slice(1)) await checkGgufMagic(part)
-  const digest = await store.localDigest(first, verify)
+  const digest = recorded ?? (await store.localDigest(first, verify))
   if (expectedDigest !== undefined && digest !== expectedDigest) {
     throw new ModelError(`Input '${Input.ModelDigest}' is ${expectedDigest}, but ${first} has ${digest}`)
   }

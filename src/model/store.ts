@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../util/atomic-write.js'
 import { sha256File } from '../util/hash.js'
 import { parseJson, readSmallFile } from '../util/read-file.js'
 import { childPath, plainFileName } from '../util/safe-path.js'
+import { RememberedGgufInfo } from './remembered-gguf.js'
 
 /**
  * What `verify: quick` compares: a file with the same device, inode, size, mtime and ctime was not rewritten. The
@@ -125,6 +126,9 @@ export function partFileName(name: string): string {
 }
 
 export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
+  /** What the models' GGUF headers said, beside the catalog: a warm run does not parse them again. */
+  readonly gguf: RememberedGgufInfo
+
   constructor(cacheDir: string) {
     const empty = (): ModelCatalog => ({ version: 1, entries: {}, hf_revisions: {}, sources: {}, local_files: {} })
     super(cacheDir, 'models', {
@@ -133,6 +137,7 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
       entry: ModelRecordSchema,
       rebuild: async () => await this.rebuildCatalog(empty()),
     })
+    this.gguf = new RememberedGgufInfo(path.join(this.root, 'gguf-info.json'), { prepare: () => this.dir('.') })
   }
 
   /** The catalog from the entries on disk: each entry's manifest, every part re-hashed. */
@@ -208,12 +213,20 @@ export class ModelStore extends EntryStore<ModelRecord, ModelCatalog> {
    * hashed (a multi-GB file is not read again on every run); otherwise it is hashed and recorded.
    */
   async localDigest(file: string, verify: 'quick' | 'full'): Promise<string> {
+    const known = await this.recordedLocalDigest(file, verify)
+    if (known) return known
     const identity = await identityOfFile(file)
-    const known = (await this.catalog.read()).local_files[file]
-    if (verify === 'quick' && known && sameIdentity(identity, known)) return known.digest
     const digest = await sha256File(file)
     await this.recordLocalDigest(file, digest, identity)
     return digest
+  }
+
+  /** What `localDigest` answers without reading the file: the recorded digest under `quick`, if the identity holds. */
+  async recordedLocalDigest(file: string, verify: 'quick' | 'full'): Promise<string | undefined> {
+    if (verify !== 'quick') return undefined
+    const [identity, catalog] = await Promise.all([identityOfFile(file), this.catalog.read()])
+    const known = catalog.local_files[file]
+    return known && sameIdentity(identity, known) ? known.digest : undefined
   }
 
   /** Records that `file`, as it is now, has `digest` (it was just hashed while it was written). */

@@ -44,7 +44,7 @@ export async function provisionUrlModel(
   const pinned = inputs.modelDigest
   if (pinned) {
     const hit = await store.findAndLease(pinned, inputs.verify, id)
-    if (hit) return await provisionedFromStore(hit, id, true)
+    if (hit) return await provisionedFromStore(store, hit, { id, cacheHit: true, verify: inputs.verify })
   }
   const head = await withRetries(`Asking ${redactUrl(ref.url)}`, () => request(ref.url, { method: 'HEAD', timeoutMs: inputs.networkTimeoutMs }))
   await discard(head)

@@ -3,7 +3,7 @@
 import * as core from '@actions/core'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ServerError } from '../errors.js'
-import { discard, send } from '../http/client.js'
+import { localStatus } from '../http/client.js'
 
 export interface HealthWait {
   url: string
@@ -44,10 +44,9 @@ export async function waitForHealth(wait: HealthWait): Promise<{ readyAfterMs: n
     }
     try {
       // Direct, never through the runner's proxy: the server is on this machine (or its network).
-      const response = await send(`${wait.url}/health`, { headers, timeoutMs: 2_000, direct: true })
-      await discard(response)
-      if (response.status === 200) return { readyAfterMs: Date.now() - started }
-      last = `HTTP ${response.status}`
+      const status = await localStatus(`${wait.url}/health`, { headers, timeoutMs: 2_000 })
+      if (status === 200) return { readyAfterMs: Date.now() - started }
+      last = `HTTP ${status}`
     } catch (error) {
       last = (error as Error).message
     }

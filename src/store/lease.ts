@@ -63,9 +63,15 @@ export function processFileId(): string {
 
 /** Descriptors of the leases this process holds, to hand to the process that will keep them. */
 const held = new Set<number>()
+/** The lease files this process wrote, for post to give back. */
+const taken: string[] = []
 
 export function heldLeaseDescriptors(): number[] {
   return [...held]
+}
+
+export function takenLeaseFiles(): string[] {
+  return [...taken]
 }
 
 /**
@@ -120,12 +126,30 @@ export function writtenUnderThisKernel(content: string): boolean {
 
 /** Takes a lease on the entry whose lease directory is `leaseDir`, held until this process and its heirs exit. */
 export async function takeLease(leaseDir: string): Promise<void> {
-  // Every job leaves a lease behind; dead ones go here, so that the directory does not grow.
-  await hasLiveLease(leaseDir)
-  const id = processFileId()
+  // Post gives each job's leases back; those of a job that never got there (killed with its runner) are removed
+  // here, so that the directory does not grow. Housekeeping only (eviction judges every lease itself), so it runs
+  // beside the rest of the step, not before the lease: each lease it checks costs a flock(1) process. It never
+  // removes a live lease, this one included (locked before it has its name); a failure leaves them for later.
+  void hasLiveLease(leaseDir).catch(() => undefined)
+  const file = path.join(leaseDir, `${processFileId()}.lease`)
   // Locked or not (no flock(1) here), the file is a lease; a checker that cannot lock it falls back on its age.
-  const fd = await createLockedFile(path.join(leaseDir, `${id}.lease`))
+  const fd = await createLockedFile(file)
   if (fd !== undefined) held.add(fd)
+  taken.push(file)
+}
+
+/**
+ * Gives back leases that main took (post, once the server or keeper that held them is stopped), so that the next
+ * job finds no dead lease to check: each file that is a lease of a store (`<store>/leases/<entry>/*.lease`, a
+ * regular file) and whose lock is free is removed. Whatever is still held, or cannot be told, is left.
+ */
+export async function giveBackLeases(files: string[]): Promise<void> {
+  for (const file of files) {
+    if (!path.isAbsolute(file) || !file.endsWith('.lease') || path.basename(path.dirname(path.dirname(file))) !== 'leases') continue
+    const stat = await fs.lstat(file).catch(() => undefined)
+    // Housekeeping: a file that cannot be removed is left for the next job's pruning, and fails nothing.
+    if (stat?.isFile() && (await lockIsHeld(file)) === false) await fs.rm(file, { force: true }).catch(() => undefined)
+  }
 }
 
 /** True when a live process holds a lease; dead leases are removed on the way. */

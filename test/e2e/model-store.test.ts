@@ -63,14 +63,16 @@ describe('hf: refs', () => {
     const leases = path.join(dirs.toolCache, 'setup-llama-server', 'models', 'leases', `sha256-${m.digest.slice(7)}`)
     expect(readdirSync(leases)).toHaveLength(1)
     await runPost(first)
+    expect(readdirSync(leases)).toEqual([])
     const second = await fetchModel({ model: m.ref }, dirs)
     expect(second.errors).toEqual([])
     expect(second.outputs['model-cache-hit']).toBe('true')
     expect(second.outputs['model-path']).toBe(modelPath)
     expect(blobGetsFor(m.digest)).toHaveLength(1)
-    // Each run leases the entry; the first run's lease, given back by its post, was pruned by the second.
+    // Each run leases the entry, and its post gives the lease back.
     expect(readdirSync(leases)).toHaveLength(1)
     await runPost(second)
+    expect(readdirSync(leases)).toEqual([])
   })
 
   it('end to end: an hf: model served by the engine, outputs set, post stops it', async () => {

@@ -3,10 +3,12 @@
 import { spawn } from 'node:child_process'
 import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, inject, it } from 'vitest'
 import { writeHeaderOnlyModel } from '../support/gguf-writer.js'
 import { handoffSchemaErrors } from '../support/handoff-schema.js'
 import { newJobDirs, processesWithTrackingId, runMain, runPost, type MainRun } from '../support/runner.js'
+import { SETTLED_NS } from '../../src/model/remembered-gguf.js'
 import { sha256File } from '../../src/util/hash.js'
 
 const fakeServer = inject('fakeLlamaServer')
@@ -264,6 +266,28 @@ describe('a local model on a warm runner', () => {
     const second = await runMain({ dirs, inputs })
     expect(second.outputs['model-digest']).toBe(await sha256File(model))
     expect(second.outputs['model-digest']).not.toBe(first.outputs['model-digest'])
+  })
+
+  it('has its GGUF header read from what the store remembered, and parsed again when the file changed, timestamps put back or not', async () => {
+    const { dirs, model } = jobWithModel()
+    const inputs = { model: 'models/tiny.gguf', 'llama-server-path': fakeServer }
+    const ctxMax = async (run: MainRun) => {
+      expect(run.errors).toEqual([])
+      const handoff = JSON.parse(readFileSync(run.outputs['handoff-path'] as string, 'utf8'))
+      expect((await runPost(run)).exitCode).toBe(0)
+      return handoff.model.ctx_max as number
+    }
+    // A header is remembered only once its file has not changed for a while (coarse filesystem clocks).
+    await sleep(statSync(model).ctimeMs + Number(SETTLED_NS / 1_000_000n) + 100 - Date.now())
+    expect(await ctxMax(await runMain({ dirs, inputs }))).toBe(2048)
+    const memo = JSON.parse(readFileSync(path.join(dirs.toolCache, 'setup-llama-server', 'models', 'gguf-info.json'), 'utf8'))
+    expect(memo[model].info.contextLength).toBe(2048)
+    // The same size, inode and mtime, another header: a memo trusted by path, size or mtime would say 2048.
+    const { size, mtime } = statSync(model)
+    writeHeaderOnlyModel(model, { contextLength: 8192 })
+    utimesSync(model, mtime, mtime)
+    expect(statSync(model).size).toBe(size)
+    expect(await ctxMax(await runMain({ dirs, inputs }))).toBe(8192)
   })
 })
 

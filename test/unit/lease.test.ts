@@ -1,10 +1,10 @@
 // Leases on a real filesystem with the real flock(1): who counts as alive, and what happens when a holder dies.
 import { execFileSync, spawn } from 'node:child_process'
-import { closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { describe, expect, it } from 'vitest'
-import { hasLiveLease, heldLeaseDescriptors, takeLease } from '../../src/store/lease.js'
+import { describe, expect, it, vi } from 'vitest'
+import { giveBackLeases, hasLiveLease, heldLeaseDescriptors, takeLease, takenLeaseFiles } from '../../src/store/lease.js'
 
 const bootId = () => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
 
@@ -32,6 +32,47 @@ describe('leases', () => {
     await new Promise((resolve) => child.once('exit', resolve))
     expect(await hasLiveLease(dir)).toBe(false)
     expect(readdirSync(dir)).toEqual([])
+  })
+
+  it('taking a lease removes the dead ones beside it, never itself', async () => {
+    const dir = leaseDir()
+    writeLease(dir, 'dead.lease', { locked: true })
+    const before = new Set(heldLeaseDescriptors())
+    await takeLease(dir)
+    // The removal runs beside the rest of the step, after takeLease has returned.
+    await vi.waitFor(() => expect(readdirSync(dir)).toHaveLength(1), { timeout: 30_000 })
+    expect(readdirSync(dir)[0]).toMatch(new RegExp(`-${process.pid}-[0-9a-f]{8}\\.lease$`))
+    expect(await hasLiveLease(dir)).toBe(true)
+    for (const fd of heldLeaseDescriptors()) if (!before.has(fd)) closeSync(fd)
+  })
+
+  it('post gives back the leases main took once nothing holds them, and only lease files of a store', async () => {
+    const root = leaseDir()
+    const [a, b] = [path.join(root, 'leases', 'entry-a'), path.join(root, 'leases', 'entry-b')]
+    for (const d of [a, b]) mkdirSync(d, { recursive: true })
+    const before = new Set(heldLeaseDescriptors())
+    const already = takenLeaseFiles().length
+    await takeLease(a)
+    await takeLease(b)
+    const [fileA, fileB] = takenLeaseFiles().slice(already) as [string, string]
+    const [fdA, fdB] = heldLeaseDescriptors().filter((fd) => !before.has(fd)) as [number, number]
+    // The server that inherited lease a still runs; lease b's holder is gone.
+    const child = spawn('sleep', ['30'], { stdio: ['ignore', 'ignore', 'ignore', fdA], detached: true })
+    closeSync(fdA)
+    closeSync(fdB)
+    // Not leases of a store: a file elsewhere, and a link in a lease directory.
+    const elsewhere = path.join(root, 'x.lease')
+    writeFileSync(elsewhere, '')
+    const link = path.join(b, 'link.lease')
+    symlinkSync(elsewhere, link)
+    await giveBackLeases([fileA, fileB, elsewhere, link, 'relative/leases/e/x.lease'])
+    expect(readdirSync(a)).toEqual([path.basename(fileA)])
+    expect(readdirSync(b)).toEqual(['link.lease'])
+    expect(readdirSync(root).sort()).toEqual(['leases', 'x.lease'])
+    child.kill('SIGKILL')
+    await new Promise((resolve) => child.once('exit', resolve))
+    await giveBackLeases([fileA])
+    expect(readdirSync(a)).toEqual([])
   })
 
   it('a lease whose writer could lock it, with its lock free, is dead and removed', async () => {

@@ -22,7 +22,7 @@ import { normalizeRepo, type EngineInputs } from '../plan.js'
 import type { ProvisionedEngine } from '../provisioned.js'
 import type { ResolvedRef } from '../ref.js'
 import { EngineStore, type StoredEngine } from '../store.js'
-import { probeToolchain } from '../toolchain.js'
+import type { Toolchain } from '../toolchain.js'
 import { GitHubRateLimitError, ReleaseApiError, waitingForRateLimit } from './api.js'
 import { rocmMajorMinor, type ReleaseAsset } from './asset.js'
 import { ReleaseDownloadError } from './download.js'
@@ -35,9 +35,14 @@ import { RefusedReleases } from './refused.js'
 export { NoReleaseError } from './lookup.js'
 
 /** The engine from a release archive, or undefined when auto should build instead (the log says why). */
-export async function provisionFromRelease(inputs: EngineInputs, gpus: Promise<GpuInfo[]>, resolving: Promise<ResolvedRef>): Promise<ProvisionedEngine | undefined> {
+export async function provisionFromRelease(
+  inputs: EngineInputs,
+  gpus: Promise<GpuInfo[]>,
+  resolving: Promise<ResolvedRef>,
+  toolchain: Promise<Toolchain>,
+): Promise<ProvisionedEngine | undefined> {
   try {
-    return await fromRelease(inputs, gpus, resolving)
+    return await fromRelease(inputs, gpus, resolving, toolchain)
   } catch (error) {
     const why = noReleaseReason(error)
     if (!why) throw error
@@ -75,13 +80,13 @@ interface Context {
   want: Pick<ReleaseMaterial, 'repo' | 'commit' | 'os' | 'arch'>
 }
 
-async function fromRelease(inputs: EngineInputs, gpuQuery: Promise<GpuInfo[]>, resolving: Promise<ResolvedRef>): Promise<ProvisionedEngine> {
+async function fromRelease(inputs: EngineInputs, gpuQuery: Promise<GpuInfo[]>, resolving: Promise<ResolvedRef>, toolchain: Promise<Toolchain>): Promise<ProvisionedEngine> {
   if (inputs.cmakeArgs.length) throw new NoReleaseError(`'${Input.CmakeArgs}' is set, which only a build can apply`)
   if (inputs.cudaArchitectures) throw new NoReleaseError(`'${Input.CudaArchitectures}' is set, which only a build can apply`)
   const where = releaseHost(inputs.llamaCppRepo, process.env, inputs.githubToken)
   if ('reason' in where) throw new NoReleaseError(where.reason)
   const store = new EngineStore(inputs.cacheDir)
-  const tc = await probeToolchain(process.env, store.outputs)
+  const tc = await toolchain
   const choice = chooseReleaseBackend(inputs.backend, await gpuQuery, tc.nvcc, inputs.engineSource === 'auto')
   core.info(`Backend: ${choice.reason}`)
   if (!tc.git) throw new EngineError(`Resolving '${Input.LlamaCppRef}' to a commit needs git, which is missing. Usually: apt-get install git.`)

@@ -1,0 +1,8 @@
+import '../zod-jitless.js'
+import { exitWhenIdle } from '../compile-cache.js'
+import { guardProcess } from '../errors.js'
+import { run } from '../main.js'
+
+guardProcess()
+await run()
+exitWhenIdle()
