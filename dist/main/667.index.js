@@ -6561,7 +6561,8 @@ class RememberedGgufInfo {
     async info(model, verify) {
         const before = await fileIdentity(model);
         if (verify === 'quick') {
-            this.known ??= this.read();
+            // A store directory this job cannot use (not writable, a planted link) remembers nothing: the header is parsed.
+            this.known ??= this.read().catch(() => Object.create(null));
             const remembered = recall((await this.known)[model], before?.key);
             if (remembered)
                 return remembered;

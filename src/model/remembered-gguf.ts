@@ -71,7 +71,8 @@ export class RememberedGgufInfo {
   async info(model: string, verify: 'quick' | 'full'): Promise<GgufInfo> {
     const before = await fileIdentity(model)
     if (verify === 'quick') {
-      this.known ??= this.read()
+      // A store directory this job cannot use (not writable, a planted link) remembers nothing: the header is parsed.
+      this.known ??= this.read().catch(() => Object.create(null) as Record<string, Remembered>)
       const remembered = recall((await this.known)[model], before?.key)
       if (remembered) return remembered
     }

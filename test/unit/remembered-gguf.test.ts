@@ -121,6 +121,17 @@ describe('RememberedGgufInfo', () => {
     expect(parses).toBe(4)
   })
 
+  it('parses, and remembers nothing, where the store directory cannot be used', async () => {
+    const refuse = async () => {
+      throw new Error('the store directory is a symbolic link')
+    }
+    const memoOf = () => new RememberedGgufInfo(memo, { parse: countingParse, now: later, prepare: refuse })
+    expect((await memoOf().info(model, 'quick')).contextLength).toBe(4096)
+    expect((await memoOf().info(model, 'quick')).contextLength).toBe(4096)
+    expect(parses).toBe(2)
+    expect(() => readFileSync(memo)).toThrow()
+  })
+
   it('drops the records of files that are gone when it writes', async () => {
     const other = path.join(dir, 'other.gguf')
     writeFileSync(other, ggufBytes([['general.architecture', { type: 'str', value: 'llama' }]]))
