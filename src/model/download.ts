@@ -10,6 +10,7 @@ import { ModelError } from '../errors.js'
 import { abort, discard, type HttpResponse } from '../http/client.js'
 import { HttpStatusError, redactUrl, request, RetryableError, withRetries, DEFAULT_RETRY, type Credential } from '../http/request.js'
 import { isLocalWriteFailure, localWriteError, writeFullySync, WriteBehind } from '../util/disk.js'
+import { YoungCollection } from '../util/young-collection.js'
 import { ProgressReporter } from './progress.js'
 
 export interface DownloadPlan {
@@ -70,6 +71,7 @@ export async function downloadFile(plan: DownloadPlan): Promise<Downloaded> {
   let first: Validators | undefined
   const progress = new ProgressReporter(plan.label, plan.expectedSize, (line) => core.info(line))
   const writeBehind = new WriteBehind(handle)
+  const young = new YoungCollection()
   const restart = async () => {
     await handle.truncate(0)
     hash = createHash('sha256')
@@ -164,6 +166,7 @@ export async function downloadFile(plan: DownloadPlan): Promise<Downloaded> {
         }
         hash.update(chunk)
         writeBehind.wrote(chunk.length)
+        young.received(chunk.length)
         written += chunk.length
         furthest = Math.max(furthest, written)
         if (plan.expectedSize !== undefined && written > plan.expectedSize) {

@@ -12,6 +12,7 @@ import { abort, discard, type HttpResponse } from '../http/client.js'
 import { DEFAULT_RETRY, HttpStatusError, redactUrl, request, RetryableError, withRetries } from '../http/request.js'
 import { isLocalWriteFailure, localWriteError, preallocate, writeFullySync, WriteBehind } from '../util/disk.js'
 import { formatBytes } from '../util/format.js'
+import { YoungCollection } from '../util/young-collection.js'
 import { orderedHasher, type HashMode, type OrderedHasher } from '../util/ordered-hash.js'
 import { changedSince, downloadFile, ifRange, validatorsOf, type DownloadPlan, type Downloaded, type Validators } from './download.js'
 import { ProgressReporter } from './progress.js'
@@ -196,6 +197,7 @@ async function probeRanges(plan: ModelDownloadPlan, size: number, first: Range, 
 class RangeFetcher {
   private target: string
   private received = 0
+  private readonly young = new YoungCollection()
 
   constructor(
     private readonly plan: ModelDownloadPlan,
@@ -287,6 +289,7 @@ class RangeFetcher {
         }
         range.done += chunk.length
         this.received += chunk.length
+        this.young.received(chunk.length)
         this.progress.update(this.received)
       })
       body.once('end', () => settle(range.done < length ? new RetryableError(`the body ended after ${range.done} of the ${length} bytes from ${range.start}`) : undefined))

@@ -9,6 +9,7 @@ import { EngineError, errorMessage } from '../../errors.js'
 import { abort, discard } from '../../http/client.js'
 import { HttpStatusError, RateLimitError, redactUrl, request, RequestError, RetriesExhaustedError, RetryableError, withRetries } from '../../http/request.js'
 import { isLocalWriteFailure, localWriteError, writeFully } from '../../util/disk.js'
+import { YoungCollection } from '../../util/young-collection.js'
 
 export interface AssetDownload {
   url: string
@@ -47,6 +48,7 @@ async function attempt(plan: AssetDownload): Promise<string> {
   const hash = createHash('sha256')
   const handle = await fs.open(plan.dest, 'w', 0o644)
   let written = 0
+  const young = new YoungCollection()
   try {
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       if (written + chunk.length > plan.size) {
@@ -58,6 +60,7 @@ async function attempt(plan: AssetDownload): Promise<string> {
         throw isLocalWriteFailure(error) ? await localWriteError(error, plan.dest, plan.size) : error
       })
       hash.update(chunk)
+      young.received(chunk.length)
       written += chunk.length
     }
   } catch (error) {
