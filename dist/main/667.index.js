@@ -3249,6 +3249,10 @@ let collector;
 function minorCollector() {
     if (collector !== undefined)
         return collector;
+    // Node started with --expose-gc: the flag is left as it was.
+    const exposed = globalThis.gc;
+    if (typeof exposed === 'function')
+        return (collector = exposed);
     try {
         external_node_v8_default().setFlagsFromString('--expose-gc');
         const gc = external_node_vm_default().runInNewContext('gc');

@@ -17,6 +17,9 @@ let collector: Collect | null | undefined
  */
 export function minorCollector(): Collect | null {
   if (collector !== undefined) return collector
+  // Node started with --expose-gc: the flag is left as it was.
+  const exposed = (globalThis as { gc?: unknown }).gc
+  if (typeof exposed === 'function') return (collector = exposed as Collect)
   try {
     v8.setFlagsFromString('--expose-gc')
     const gc: unknown = vm.runInNewContext('gc')

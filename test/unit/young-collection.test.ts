@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import vm from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import { minorCollector, YoungCollection } from '../../src/util/young-collection.js'
@@ -49,5 +50,17 @@ describe('YoungCollection', () => {
 
   it('counts and does nothing more where no collector could be had', () => {
     expect(() => new YoungCollection(1, null).received(10)).not.toThrow()
+  })
+})
+
+describe('minorCollector under node --expose-gc', () => {
+  it('uses the global gc and leaves the flag on for contexts made later', () => {
+    const script = `
+      import vm from 'node:vm'
+      const { minorCollector } = await import(${JSON.stringify(new URL('../../src/util/young-collection.ts', import.meta.url).href)})
+      const collect = minorCollector()
+      console.log(JSON.stringify({ same: collect === globalThis.gc, later: vm.runInNewContext('typeof gc') }))`
+    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' })
+    expect(JSON.parse(out.trim().split('\n').at(-1) as string)).toEqual({ same: true, later: 'function' })
   })
 })
