@@ -509,12 +509,296 @@ function oneLine(text) {
     return text.replace(/[\x00-\x1f\x7f]+/g, ' ');
 }
 
+// EXTERNAL MODULE: external "node:child_process"
+var external_node_child_process_ = __webpack_require__(1421);
+// EXTERNAL MODULE: ./node_modules/zod/v4/classic/schemas.js + 15 modules
+var schemas = __webpack_require__(9691);
+;// CONCATENATED MODULE: ./src/util/read-file.ts
+// Reading a small file found in a cache (a catalog, a manifest, a lease) that anyone with access could have
+// replaced: never through a link, never from a FIFO or a device (which would block or never end), never more than
+// a bound. Undefined when it is not such a file. The token file, which the runner's own environment names, may be
+// reached through a link (followLinks); the rest holds for it too.
+
+/** JSON from outside, or undefined when it is not JSON: the caller's schema decides the rest. */
+function parseJson(text) {
+    try {
+        return JSON.parse(text);
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Open errors that mean "no such small file here" rather than a fault. */
+const NOT_THERE = ['ENOENT', 'ELOOP', 'ENOTDIR', 'ENXIO', 'EISDIR'];
+// O_NONBLOCK: opening a FIFO with no writer would wait for one; fstat then refuses it.
+function openFlags(followLinks) {
+    return external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NONBLOCK | (followLinks ? 0 : external_node_fs_.constants.O_NOFOLLOW);
+}
+/** Why an opened file is not a small regular file, or undefined. */
+function problemWith(stat, maxBytes) {
+    if (!stat.isFile())
+        return `it is not a regular file (${stat.isFIFO() ? 'a FIFO' : stat.isDirectory() ? 'a directory' : stat.isCharacterDevice() || stat.isBlockDevice() ? 'a device' : 'a socket or other special file'})`;
+    if (stat.size > maxBytes)
+        return `it is ${stat.size} bytes, more than the ${maxBytes} such a file can be`;
+    return undefined;
+}
+async function readSmallFile(file, maxBytes) {
+    let handle;
+    try {
+        handle = await external_node_fs_.promises.open(file, openFlags(false));
+    }
+    catch (error) {
+        if (NOT_THERE.includes(error.code ?? ''))
+            return undefined;
+        throw error;
+    }
+    try {
+        const stat = await handle.stat();
+        if (problemWith(stat, maxBytes))
+            return undefined;
+        const buffer = Buffer.alloc(stat.size);
+        const { bytesRead } = await handle.read(buffer, 0, stat.size, 0);
+        return buffer.subarray(0, bytesRead).toString('utf8');
+    }
+    finally {
+        await handle.close();
+    }
+}
+/** `readSmallFile`, synchronously, saying why a file that is there was not read. */
+function readSmallFileSync(file, maxBytes, options = {}) {
+    let fd;
+    try {
+        fd = (0,external_node_fs_.openSync)(file, openFlags(options.followLinks ?? false));
+    }
+    catch (error) {
+        const code = error.code ?? 'error';
+        if (code === 'ENOENT' || code === 'ENOTDIR')
+            return { kind: 'missing' };
+        return { kind: 'refused', why: code === 'ELOOP' ? 'it is a symbolic link' : `it cannot be opened (${code})` };
+    }
+    try {
+        const stat = (0,external_node_fs_.fstatSync)(fd);
+        const problem = problemWith(stat, maxBytes);
+        if (problem)
+            return { kind: 'refused', why: problem };
+        const buffer = Buffer.alloc(stat.size);
+        const bytesRead = (0,external_node_fs_.readSync)(fd, buffer, 0, stat.size, 0);
+        return { kind: 'text', text: buffer.subarray(0, bytesRead).toString('utf8') };
+    }
+    catch (error) {
+        return { kind: 'refused', why: `it cannot be read (${error.code ?? 'error'})` };
+    }
+    finally {
+        (0,external_node_fs_.closeSync)(fd);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/store/lease.ts
+// A lease says "a live process uses this entry": eviction never removes an entry with a live lease.
+//
+// A lease is a file in leases/<entry>/ locked with flock(2). The lock belongs to an open file description, not
+// to a pid: this process takes it (through flock(1) on an inherited descriptor, as Node has no flock), keeps the
+// descriptor open, and hands it to the server it starts (or to a keeper process when nothing is started), so the
+// kernel releases it when the last holder exits, however it ends (kill -9 included), and a checker in another
+// PID namespace or container sees the same lock. Its verdict is trusted for leases written under the same kernel
+// (same boot id); a lease from another host (a cache-dir on NFS, where some filesystems grant every flock) counts
+// as live for longer than any job runs.
+
+
+
+
+
+
+
+
+const OTHER_HOST_LEASE_MS = 7 * 24 * 3600_000;
+/** A temporary lock file (written, not yet renamed into place) of a process that died is removed after this long. */
+const PENDING_GRACE_MS = 60_000;
+/** `locked`: whether its writer could lock it; a lease without a lock can only be judged by its age. */
+const LeaseFile = schemas/* object */.Ikc({ boot_id: schemas/* string */.YjP(), host: schemas/* string */.YjP(), pid: schemas/* number */.aig().int(), created: schemas/* string */.YjP(), locked: schemas/* boolean */.zMY() });
+/** Filesystem types (statfs f_type) shared between hosts, where another host's flock may not be seen. */
+const NETWORK_FILESYSTEMS = new Set([0x6969 /* NFS */, 0xff534d42 /* CIFS */, 0xfe534d42 /* SMB2 */, 0x517b /* SMB */, 0x65735546 /* FUSE */, 0x0bd00bd0 /* Lustre */, 0x47504653 /* GPFS */, 0x00c36400 /* Ceph */, 0x01021997 /* 9P */, 0x5346414f /* AFS */]);
+async function onNetworkFilesystem(file) {
+    const stats = await external_node_fs_.promises.statfs(external_node_path_default().dirname(file)).catch(() => undefined);
+    return stats === undefined || NETWORK_FILESYSTEMS.has(Number(stats.type) >>> 0);
+}
+let bootIdCache;
+function bootId() {
+    if (bootIdCache === undefined) {
+        try {
+            bootIdCache = (0,external_node_fs_.readFileSync)('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+        }
+        catch {
+            bootIdCache = `host:${external_node_os_default().hostname()}`;
+        }
+    }
+    return bootIdCache;
+}
+/**
+ * Runs `flock -x` on `fd`, waiting up to `waitSeconds` (0: not at all): true when the lock was taken (the
+ * descriptor's description now holds it), false when another holds it, undefined when there is no flock(1).
+ */
+async function tryLock(fd, waitSeconds = 0) {
+    return await new Promise((resolve) => {
+        const wait = waitSeconds > 0 ? ['-w', String(waitSeconds)] : ['-n'];
+        const child = (0,external_node_child_process_.spawn)('flock', ['-x', ...wait, '3'], { stdio: ['ignore', 'ignore', 'ignore', fd] });
+        child.once('error', () => resolve(undefined)); // no flock(1): the lock cannot be used
+        child.once('exit', (code) => resolve(code === 0 ? true : code === 1 ? false : undefined));
+    });
+}
+/** A name for a file of this process's (a lease, a work directory): host, pid and randomness, file-name safe. */
+function processFileId() {
+    return `${external_node_os_default().hostname().replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64)}-${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`;
+}
+/** Descriptors of the leases this process holds, to hand to the process that will keep them. */
+const held = new Set();
+/** The lease files this process wrote, for post to give back. */
+const taken = [];
+function heldLeaseDescriptors() {
+    return [...held];
+}
+function takenLeaseFiles() {
+    return [...taken];
+}
+/**
+ * Writes `content` to `file` and locks it through a descriptor of this process, kept open until it exits (or
+ * handed to a child). Returns the descriptor, or undefined when no lock could be taken (no flock(1) here).
+ */
+async function createLockedFile(file, extra = {}) {
+    // Written and locked under a temporary name, then renamed (the lock follows the file): under its final name a
+    // lock file is locked from its first moment, so a checker never takes a new one for a dead one.
+    const temp = external_node_path_default().join(external_node_path_default().dirname(file), `.${external_node_path_default().basename(file)}.${(0,external_node_crypto_.randomBytes)(4).toString('hex')}.tmp`);
+    await external_node_fs_.promises.writeFile(temp, leaseContent(true, extra), { flag: 'wx', mode: 0o644 });
+    const fd = (0,external_node_fs_.openSync)(temp, 'r');
+    const locked = await tryLock(fd);
+    // Without flock(1) here, the file says so: a checker must not take its free lock for a dead holder.
+    if (!locked)
+        await external_node_fs_.promises.writeFile(temp, leaseContent(false, extra));
+    await external_node_fs_.promises.rename(temp, file);
+    if (locked)
+        return fd;
+    (0,external_node_fs_.closeSync)(fd);
+    return undefined;
+}
+/** A temporary file of createLockedFile whose writer died before renaming it. */
+function isStaleTemp(name, mtimeMs) {
+    return /^\..*\.[0-9a-f]{8}\.tmp$/.test(name) && Date.now() - mtimeMs > PENDING_GRACE_MS;
+}
+/** Whether a lock on `file` is held by a live process: undefined when it cannot be told (no flock(1)). */
+async function lockIsHeld(file) {
+    let fd;
+    try {
+        fd = (0,external_node_fs_.openSync)(file, external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK);
+    }
+    catch {
+        return false;
+    }
+    try {
+        const locked = await tryLock(fd);
+        return locked === undefined ? undefined : !locked;
+    }
+    finally {
+        (0,external_node_fs_.closeSync)(fd);
+    }
+}
+function leaseContent(locked, extra) {
+    return `${JSON.stringify({ ...extra, boot_id: bootId(), host: external_node_os_default().hostname(), pid: process.pid, created: new Date().toISOString(), locked })}\n`;
+}
+/** True when `content` (a lease or lock file's) was written under this kernel, by a writer that locked it. */
+function writtenUnderThisKernel(content) {
+    const parsed = LeaseFile.safeParse(parseJson(content));
+    return parsed.success && parsed.data.locked && parsed.data.boot_id === bootId();
+}
+/** Takes a lease on the entry whose lease directory is `leaseDir`, held until this process and its heirs exit. */
+async function takeLease(leaseDir) {
+    // Post gives each job's leases back; those of a job that never got there (killed with its runner) are removed
+    // here, so that the directory does not grow. Housekeeping only (eviction judges every lease itself), so it runs
+    // beside the rest of the step, not before the lease: each lease it checks costs a flock(1) process. It never
+    // removes a live lease, this one included (locked before it has its name); a failure leaves them for later.
+    void hasLiveLease(leaseDir).catch(() => undefined);
+    const file = external_node_path_default().join(leaseDir, `${processFileId()}.lease`);
+    // Locked or not (no flock(1) here), the file is a lease; a checker that cannot lock it falls back on its age.
+    const fd = await createLockedFile(file);
+    if (fd !== undefined)
+        held.add(fd);
+    taken.push(file);
+}
+/**
+ * Gives back leases that main took (post, once the server or keeper that held them is stopped), so that the next
+ * job finds no dead lease to check: each file that is a lease of a store (`<store>/leases/<entry>/*.lease`, a
+ * regular file) and whose lock is free is removed. Whatever is still held, or cannot be told, is left.
+ */
+async function giveBackLeases(files) {
+    for (const file of files) {
+        if (!path.isAbsolute(file) || !file.endsWith('.lease') || path.basename(path.dirname(path.dirname(file))) !== 'leases')
+            continue;
+        const stat = await fs.lstat(file).catch(() => undefined);
+        // Housekeeping: a file that cannot be removed is left for the next job's pruning, and fails nothing.
+        if (stat?.isFile() && (await lockIsHeld(file)) === false)
+            await fs.rm(file, { force: true }).catch(() => undefined);
+    }
+}
+/** True when a live process holds a lease; dead leases are removed on the way. */
+async function hasLiveLease(leaseDir) {
+    let names;
+    try {
+        names = await external_node_fs_.promises.readdir(leaseDir);
+    }
+    catch {
+        return false;
+    }
+    let live = false;
+    for (const name of names) {
+        const file = external_node_path_default().join(leaseDir, name);
+        if (name.endsWith('.lease')) {
+            if (await leaseIsLive(file))
+                live = true;
+        }
+        else {
+            const stat = await external_node_fs_.promises.lstat(file).catch(() => undefined);
+            if (stat && isStaleTemp(name, stat.mtimeMs))
+                await external_node_fs_.promises.rm(file, { force: true, recursive: true });
+        }
+    }
+    return live;
+}
+async function leaseIsLive(file) {
+    const stat = await external_node_fs_.promises.lstat(file).catch(() => undefined);
+    if (!stat?.isFile()) {
+        // A link or a directory is not a lease this action wrote: remove the name, never follow it.
+        if (stat)
+            await external_node_fs_.promises.unlink(file).catch(() => undefined);
+        return false;
+    }
+    if (await holderLives(file, stat.mtimeMs))
+        return true;
+    await external_node_fs_.promises.rm(file, { force: true, recursive: true });
+    return false;
+}
+/**
+ * Whether the process that wrote the lock file `file` lives. Its lock decides when its writer could lock it and
+ * the lock is visible here: on a local filesystem (containers and PID namespaces share the kernel; after a
+ * reboot every holder is gone), or on a network one when it was written under this same kernel. Otherwise
+ * (another host on NFS, no flock(1) on either side) its age does; a date in the future is not trusted.
+ */
+async function holderLives(file, mtimeMs) {
+    const age = Date.now() - mtimeMs;
+    const lease = LeaseFile.safeParse(parseJson((await readSmallFile(file, 4096)) ?? ''));
+    if (lease.success && lease.data.locked && (lease.data.boot_id === bootId() || !(await onNetworkFilesystem(file)))) {
+        const held = await lockIsHeld(file);
+        if (held !== undefined)
+            return held;
+    }
+    return age >= -24 * 3600_000 && age < OTHER_HOST_LEASE_MS;
+}
+
 ;// CONCATENATED MODULE: ./src/store/lock.ts
 // Cross-process locks for a shared cache-dir (several jobs on one runner host, or several hosts on NFS).
 // proper-lockfile makes a lock directory with mkdir (atomic on local filesystems and NFS) and keeps its mtime
 // fresh; a lock whose holder was killed goes stale and is taken over, without a human. The locks only avoid
 // duplicate work: every writer still writes its own temporary file and renames it into place, so the store
 // stays correct on a filesystem where locking silently fails.
+
 
 
 
@@ -566,6 +850,42 @@ async function withLock(lockPath, what, fn) {
         await release().catch(() => undefined);
     }
 }
+/**
+ * `fn` under flock(2) on `<lockPath>.flock`, for work whose correctness needs the lock (a directory emptied and
+ * rebuilt in place): the kernel lets go when the holder dies, so no staleness is guessed, and two jobs waiting on
+ * a killed holder cannot both take the lock, as they can with proper-lockfile (each may remove the lock directory
+ * it found stale, the second removing the one the first just made). Where flock(1) or the file cannot be had,
+ * withLock.
+ */
+async function withExclusiveLock(lockPath, what, fn) {
+    (0,external_node_fs_.mkdirSync)(external_node_path_default().dirname(lockPath), { recursive: true });
+    // O_NOFOLLOW: a link planted under the lock's name is never opened (nor what it points to created).
+    const handle = await external_node_fs_.promises.open(`${lockPath}.flock`, external_node_fs_.constants.O_RDWR | external_node_fs_.constants.O_CREAT | external_node_fs_.constants.O_NOFOLLOW, 0o644).catch(() => undefined);
+    if (!handle)
+        return await withLock(lockPath, what, fn);
+    try {
+        let waitingSince;
+        for (;;) {
+            // Blocks up to a second per try, so that the wait is not a spawn every few milliseconds.
+            const locked = await tryLock(handle.fd, waitingSince === undefined ? 0 : 1);
+            if (locked === undefined)
+                return await withLock(lockPath, what, fn);
+            if (locked)
+                break;
+            if (waitingSince === undefined) {
+                waitingSince = Date.now();
+                lib_core/* info */.pq(`Waiting for ${oneLine(what)}: another job is working on it (lock ${lockPath}.flock)`);
+            }
+        }
+        if (waitingSince !== undefined)
+            lib_core/* info */.pq(`Got ${what} after ${((Date.now() - waitingSince) / 1000).toFixed(1)} s`);
+        return await fn();
+    }
+    finally {
+        // Closing the only descriptor of the open file releases the lock.
+        await handle.close();
+    }
+}
 function lstatOrUndefined(file) {
     try {
         return (0,external_node_fs_.lstatSync)(file);
@@ -575,8 +895,6 @@ function lstatOrUndefined(file) {
     }
 }
 
-// EXTERNAL MODULE: external "node:child_process"
-var external_node_child_process_ = __webpack_require__(1421);
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __webpack_require__(7975);
 ;// CONCATENATED MODULE: ./src/util/child-env.ts
@@ -1088,8 +1406,6 @@ async function fetchSource(git, repo, commit, fetchRef, dir) {
         throw new errors/* EngineError */.NJ(`${remote.display} has no commit ${commit} after fetching ${fetchRef}:\n${redactValue(checkout.tail)}`);
 }
 
-// EXTERNAL MODULE: ./node_modules/zod/v4/classic/schemas.js + 15 modules
-var schemas = __webpack_require__(9691);
 ;// CONCATENATED MODULE: ./src/util/atomic-write.ts
 
 
@@ -1116,285 +1432,6 @@ async function writeFileAtomic(file, data) {
         await external_node_fs_.promises.rm(temp, { force: true });
         throw error;
     }
-}
-
-;// CONCATENATED MODULE: ./src/util/read-file.ts
-// Reading a small file found in a cache (a catalog, a manifest, a lease) that anyone with access could have
-// replaced: never through a link, never from a FIFO or a device (which would block or never end), never more than
-// a bound. Undefined when it is not such a file. The token file, which the runner's own environment names, may be
-// reached through a link (followLinks); the rest holds for it too.
-
-/** JSON from outside, or undefined when it is not JSON: the caller's schema decides the rest. */
-function parseJson(text) {
-    try {
-        return JSON.parse(text);
-    }
-    catch {
-        return undefined;
-    }
-}
-/** Open errors that mean "no such small file here" rather than a fault. */
-const NOT_THERE = ['ENOENT', 'ELOOP', 'ENOTDIR', 'ENXIO', 'EISDIR'];
-// O_NONBLOCK: opening a FIFO with no writer would wait for one; fstat then refuses it.
-function openFlags(followLinks) {
-    return external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NONBLOCK | (followLinks ? 0 : external_node_fs_.constants.O_NOFOLLOW);
-}
-/** Why an opened file is not a small regular file, or undefined. */
-function problemWith(stat, maxBytes) {
-    if (!stat.isFile())
-        return `it is not a regular file (${stat.isFIFO() ? 'a FIFO' : stat.isDirectory() ? 'a directory' : stat.isCharacterDevice() || stat.isBlockDevice() ? 'a device' : 'a socket or other special file'})`;
-    if (stat.size > maxBytes)
-        return `it is ${stat.size} bytes, more than the ${maxBytes} such a file can be`;
-    return undefined;
-}
-async function readSmallFile(file, maxBytes) {
-    let handle;
-    try {
-        handle = await external_node_fs_.promises.open(file, openFlags(false));
-    }
-    catch (error) {
-        if (NOT_THERE.includes(error.code ?? ''))
-            return undefined;
-        throw error;
-    }
-    try {
-        const stat = await handle.stat();
-        if (problemWith(stat, maxBytes))
-            return undefined;
-        const buffer = Buffer.alloc(stat.size);
-        const { bytesRead } = await handle.read(buffer, 0, stat.size, 0);
-        return buffer.subarray(0, bytesRead).toString('utf8');
-    }
-    finally {
-        await handle.close();
-    }
-}
-/** `readSmallFile`, synchronously, saying why a file that is there was not read. */
-function readSmallFileSync(file, maxBytes, options = {}) {
-    let fd;
-    try {
-        fd = (0,external_node_fs_.openSync)(file, openFlags(options.followLinks ?? false));
-    }
-    catch (error) {
-        const code = error.code ?? 'error';
-        if (code === 'ENOENT' || code === 'ENOTDIR')
-            return { kind: 'missing' };
-        return { kind: 'refused', why: code === 'ELOOP' ? 'it is a symbolic link' : `it cannot be opened (${code})` };
-    }
-    try {
-        const stat = (0,external_node_fs_.fstatSync)(fd);
-        const problem = problemWith(stat, maxBytes);
-        if (problem)
-            return { kind: 'refused', why: problem };
-        const buffer = Buffer.alloc(stat.size);
-        const bytesRead = (0,external_node_fs_.readSync)(fd, buffer, 0, stat.size, 0);
-        return { kind: 'text', text: buffer.subarray(0, bytesRead).toString('utf8') };
-    }
-    catch (error) {
-        return { kind: 'refused', why: `it cannot be read (${error.code ?? 'error'})` };
-    }
-    finally {
-        (0,external_node_fs_.closeSync)(fd);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/store/lease.ts
-// A lease says "a live process uses this entry": eviction never removes an entry with a live lease.
-//
-// A lease is a file in leases/<entry>/ locked with flock(2). The lock belongs to an open file description, not
-// to a pid: this process takes it (through flock(1) on an inherited descriptor, as Node has no flock), keeps the
-// descriptor open, and hands it to the server it starts (or to a keeper process when nothing is started), so the
-// kernel releases it when the last holder exits, however it ends (kill -9 included), and a checker in another
-// PID namespace or container sees the same lock. Its verdict is trusted for leases written under the same kernel
-// (same boot id); a lease from another host (a cache-dir on NFS, where some filesystems grant every flock) counts
-// as live for longer than any job runs.
-
-
-
-
-
-
-
-
-const OTHER_HOST_LEASE_MS = 7 * 24 * 3600_000;
-/** A temporary lock file (written, not yet renamed into place) of a process that died is removed after this long. */
-const PENDING_GRACE_MS = 60_000;
-/** `locked`: whether its writer could lock it; a lease without a lock can only be judged by its age. */
-const LeaseFile = schemas/* object */.Ikc({ boot_id: schemas/* string */.YjP(), host: schemas/* string */.YjP(), pid: schemas/* number */.aig().int(), created: schemas/* string */.YjP(), locked: schemas/* boolean */.zMY() });
-/** Filesystem types (statfs f_type) shared between hosts, where another host's flock may not be seen. */
-const NETWORK_FILESYSTEMS = new Set([0x6969 /* NFS */, 0xff534d42 /* CIFS */, 0xfe534d42 /* SMB2 */, 0x517b /* SMB */, 0x65735546 /* FUSE */, 0x0bd00bd0 /* Lustre */, 0x47504653 /* GPFS */, 0x00c36400 /* Ceph */, 0x01021997 /* 9P */, 0x5346414f /* AFS */]);
-async function onNetworkFilesystem(file) {
-    const stats = await external_node_fs_.promises.statfs(external_node_path_default().dirname(file)).catch(() => undefined);
-    return stats === undefined || NETWORK_FILESYSTEMS.has(Number(stats.type) >>> 0);
-}
-let bootIdCache;
-function bootId() {
-    if (bootIdCache === undefined) {
-        try {
-            bootIdCache = (0,external_node_fs_.readFileSync)('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-        }
-        catch {
-            bootIdCache = `host:${external_node_os_default().hostname()}`;
-        }
-    }
-    return bootIdCache;
-}
-/**
- * Runs `flock -x` on `fd`, waiting up to `waitSeconds` (0: not at all): true when the lock was taken (the
- * descriptor's description now holds it), false when another holds it, undefined when there is no flock(1).
- */
-async function tryLock(fd, waitSeconds = 0) {
-    return await new Promise((resolve) => {
-        const wait = waitSeconds > 0 ? ['-w', String(waitSeconds)] : ['-n'];
-        const child = (0,external_node_child_process_.spawn)('flock', ['-x', ...wait, '3'], { stdio: ['ignore', 'ignore', 'ignore', fd] });
-        child.once('error', () => resolve(undefined)); // no flock(1): the lock cannot be used
-        child.once('exit', (code) => resolve(code === 0 ? true : code === 1 ? false : undefined));
-    });
-}
-/** A name for a file of this process's (a lease, a work directory): host, pid and randomness, file-name safe. */
-function processFileId() {
-    return `${external_node_os_default().hostname().replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64)}-${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`;
-}
-/** Descriptors of the leases this process holds, to hand to the process that will keep them. */
-const held = new Set();
-/** The lease files this process wrote, for post to give back. */
-const taken = [];
-function heldLeaseDescriptors() {
-    return [...held];
-}
-function takenLeaseFiles() {
-    return [...taken];
-}
-/**
- * Writes `content` to `file` and locks it through a descriptor of this process, kept open until it exits (or
- * handed to a child). Returns the descriptor, or undefined when no lock could be taken (no flock(1) here).
- */
-async function createLockedFile(file, extra = {}) {
-    // Written and locked under a temporary name, then renamed (the lock follows the file): under its final name a
-    // lock file is locked from its first moment, so a checker never takes a new one for a dead one.
-    const temp = external_node_path_default().join(external_node_path_default().dirname(file), `.${external_node_path_default().basename(file)}.${(0,external_node_crypto_.randomBytes)(4).toString('hex')}.tmp`);
-    await external_node_fs_.promises.writeFile(temp, leaseContent(true, extra), { flag: 'wx', mode: 0o644 });
-    const fd = (0,external_node_fs_.openSync)(temp, 'r');
-    const locked = await tryLock(fd);
-    // Without flock(1) here, the file says so: a checker must not take its free lock for a dead holder.
-    if (!locked)
-        await external_node_fs_.promises.writeFile(temp, leaseContent(false, extra));
-    await external_node_fs_.promises.rename(temp, file);
-    if (locked)
-        return fd;
-    (0,external_node_fs_.closeSync)(fd);
-    return undefined;
-}
-/** A temporary file of createLockedFile whose writer died before renaming it. */
-function isStaleTemp(name, mtimeMs) {
-    return /^\..*\.[0-9a-f]{8}\.tmp$/.test(name) && Date.now() - mtimeMs > PENDING_GRACE_MS;
-}
-/** Whether a lock on `file` is held by a live process: undefined when it cannot be told (no flock(1)). */
-async function lockIsHeld(file) {
-    let fd;
-    try {
-        fd = (0,external_node_fs_.openSync)(file, external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK);
-    }
-    catch {
-        return false;
-    }
-    try {
-        const locked = await tryLock(fd);
-        return locked === undefined ? undefined : !locked;
-    }
-    finally {
-        (0,external_node_fs_.closeSync)(fd);
-    }
-}
-function leaseContent(locked, extra) {
-    return `${JSON.stringify({ ...extra, boot_id: bootId(), host: external_node_os_default().hostname(), pid: process.pid, created: new Date().toISOString(), locked })}\n`;
-}
-/** True when `content` (a lease or lock file's) was written under this kernel, by a writer that locked it. */
-function writtenUnderThisKernel(content) {
-    const parsed = LeaseFile.safeParse(parseJson(content));
-    return parsed.success && parsed.data.locked && parsed.data.boot_id === bootId();
-}
-/** Takes a lease on the entry whose lease directory is `leaseDir`, held until this process and its heirs exit. */
-async function takeLease(leaseDir) {
-    // Post gives each job's leases back; those of a job that never got there (killed with its runner) are removed
-    // here, so that the directory does not grow. Housekeeping only (eviction judges every lease itself), so it runs
-    // beside the rest of the step, not before the lease: each lease it checks costs a flock(1) process. It never
-    // removes a live lease, this one included (locked before it has its name); a failure leaves them for later.
-    void hasLiveLease(leaseDir).catch(() => undefined);
-    const file = external_node_path_default().join(leaseDir, `${processFileId()}.lease`);
-    // Locked or not (no flock(1) here), the file is a lease; a checker that cannot lock it falls back on its age.
-    const fd = await createLockedFile(file);
-    if (fd !== undefined)
-        held.add(fd);
-    taken.push(file);
-}
-/**
- * Gives back leases that main took (post, once the server or keeper that held them is stopped), so that the next
- * job finds no dead lease to check: each file that is a lease of a store (`<store>/leases/<entry>/*.lease`, a
- * regular file) and whose lock is free is removed. Whatever is still held, or cannot be told, is left.
- */
-async function giveBackLeases(files) {
-    for (const file of files) {
-        if (!path.isAbsolute(file) || !file.endsWith('.lease') || path.basename(path.dirname(path.dirname(file))) !== 'leases')
-            continue;
-        const stat = await fs.lstat(file).catch(() => undefined);
-        // Housekeeping: a file that cannot be removed is left for the next job's pruning, and fails nothing.
-        if (stat?.isFile() && (await lockIsHeld(file)) === false)
-            await fs.rm(file, { force: true }).catch(() => undefined);
-    }
-}
-/** True when a live process holds a lease; dead leases are removed on the way. */
-async function hasLiveLease(leaseDir) {
-    let names;
-    try {
-        names = await external_node_fs_.promises.readdir(leaseDir);
-    }
-    catch {
-        return false;
-    }
-    let live = false;
-    for (const name of names) {
-        const file = external_node_path_default().join(leaseDir, name);
-        if (name.endsWith('.lease')) {
-            if (await leaseIsLive(file))
-                live = true;
-        }
-        else {
-            const stat = await external_node_fs_.promises.lstat(file).catch(() => undefined);
-            if (stat && isStaleTemp(name, stat.mtimeMs))
-                await external_node_fs_.promises.rm(file, { force: true, recursive: true });
-        }
-    }
-    return live;
-}
-async function leaseIsLive(file) {
-    const stat = await external_node_fs_.promises.lstat(file).catch(() => undefined);
-    if (!stat?.isFile()) {
-        // A link or a directory is not a lease this action wrote: remove the name, never follow it.
-        if (stat)
-            await external_node_fs_.promises.unlink(file).catch(() => undefined);
-        return false;
-    }
-    if (await holderLives(file, stat.mtimeMs))
-        return true;
-    await external_node_fs_.promises.rm(file, { force: true, recursive: true });
-    return false;
-}
-/**
- * Whether the process that wrote the lock file `file` lives. Its lock decides when its writer could lock it and
- * the lock is visible here: on a local filesystem (containers and PID namespaces share the kernel; after a
- * reboot every holder is gone), or on a network one when it was written under this same kernel. Otherwise
- * (another host on NFS, no flock(1) on either side) its age does; a date in the future is not trusted.
- */
-async function holderLives(file, mtimeMs) {
-    const age = Date.now() - mtimeMs;
-    const lease = LeaseFile.safeParse(parseJson((await readSmallFile(file, 4096)) ?? ''));
-    if (lease.success && lease.data.locked && (lease.data.boot_id === bootId() || !(await onNetworkFilesystem(file)))) {
-        const held = await lockIsHeld(file);
-        if (held !== undefined)
-            return held;
-    }
-    return age >= -24 * 3600_000 && age < OTHER_HOST_LEASE_MS;
 }
 
 ;// CONCATENATED MODULE: ./src/store/catalog.ts
@@ -2059,7 +2096,7 @@ async function buildEngine(store, plan, inputs) {
     if (plan.material.backend === 'cuda')
         await checkNvccHostCompiler(plan.tc.nvcc);
     const work = workDir();
-    return await withLock(work, `the build directory ${work}`, async () => {
+    return await withExclusiveLock(work, `the build directory ${work}`, async () => {
         // What a killed build left there goes first.
         await external_node_fs_.promises.rm(work, { recursive: true, force: true });
         try {

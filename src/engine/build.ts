@@ -6,7 +6,7 @@ import { existsSync, promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { EngineError } from '../errors.js'
-import { withLock } from '../store/lock.js'
+import { withExclusiveLock } from '../store/lock.js'
 import { FIT_PARAMS_BINARY as FIT_PARAMS } from '../gpu/fit-params.js'
 import { withInertOutput } from '../util/inert-log.js'
 import { redactValue } from '../util/redact.js'
@@ -51,7 +51,7 @@ export async function buildEngine(store: EngineStore, plan: BuildPlan, inputs: E
   // Only a build needs nvcc to accept the host compiler: a cached engine is used without compiling anything.
   if (plan.material.backend === 'cuda') await checkNvccHostCompiler(plan.tc.nvcc as string)
   const work = workDir()
-  return await withLock(work, `the build directory ${work}`, async () => {
+  return await withExclusiveLock(work, `the build directory ${work}`, async () => {
     // What a killed build left there goes first.
     await fs.rm(work, { recursive: true, force: true })
     try {

@@ -4,11 +4,12 @@
 // duplicate work: every writer still writes its own temporary file and renames it into place, so the store
 // stays correct on a filesystem where locking silently fails.
 import * as core from '@actions/core'
-import { lstatSync, mkdirSync, rmSync, unlinkSync, type Stats } from 'node:fs'
+import { constants, promises as fs, lstatSync, mkdirSync, rmSync, unlinkSync, type Stats } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import lockfile from 'proper-lockfile'
 import { oneLine } from '../util/redact.js'
+import { tryLock } from './lease.js'
 
 // A lock not refreshed for this long belongs to a process that died (it refreshes every STALE_MS / 2).
 const STALE_MS = 10_000
@@ -48,6 +49,38 @@ export async function withLock<T>(lockPath: string, what: string, fn: () => Prom
     return await fn()
   } finally {
     await release().catch(() => undefined)
+  }
+}
+
+/**
+ * `fn` under flock(2) on `<lockPath>.flock`, for work whose correctness needs the lock (a directory emptied and
+ * rebuilt in place): the kernel lets go when the holder dies, so no staleness is guessed, and two jobs waiting on
+ * a killed holder cannot both take the lock, as they can with proper-lockfile (each may remove the lock directory
+ * it found stale, the second removing the one the first just made). Where flock(1) or the file cannot be had,
+ * withLock.
+ */
+export async function withExclusiveLock<T>(lockPath: string, what: string, fn: () => Promise<T>): Promise<T> {
+  mkdirSync(path.dirname(lockPath), { recursive: true })
+  // O_NOFOLLOW: a link planted under the lock's name is never opened (nor what it points to created).
+  const handle = await fs.open(`${lockPath}.flock`, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644).catch(() => undefined)
+  if (!handle) return await withLock(lockPath, what, fn)
+  try {
+    let waitingSince: number | undefined
+    for (;;) {
+      // Blocks up to a second per try, so that the wait is not a spawn every few milliseconds.
+      const locked = await tryLock(handle.fd, waitingSince === undefined ? 0 : 1)
+      if (locked === undefined) return await withLock(lockPath, what, fn)
+      if (locked) break
+      if (waitingSince === undefined) {
+        waitingSince = Date.now()
+        core.info(`Waiting for ${oneLine(what)}: another job is working on it (lock ${lockPath}.flock)`)
+      }
+    }
+    if (waitingSince !== undefined) core.info(`Got ${what} after ${((Date.now() - waitingSince) / 1000).toFixed(1)} s`)
+    return await fn()
+  } finally {
+    // Closing the only descriptor of the open file releases the lock.
+    await handle.close()
   }
 }
 
