@@ -1733,6 +1733,7 @@ async function fileIdentity(file) {
 
 
 
+
 const remembered_output_execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
 // The file is input like any other in cache-dir: what does not have this shape is dropped.
 const RememberedSchema = schemas/* object */.Ikc({
@@ -1847,7 +1848,8 @@ async function identities(files) {
     return await Promise.all(files.map(async (f) => [f, await identity(f)]));
 }
 async function remembered_output_run(program, args, timeoutMs) {
-    const { stdout, stderr } = await remembered_output_execFileAsync(program, args, { timeout: timeoutMs, encoding: 'utf8' });
+    // The job's environment, not the action's inputs (tokens): the program may come from a downloaded archive.
+    const { stdout, stderr } = await remembered_output_execFileAsync(program, args, { env: jobEnv(process.env), timeout: timeoutMs, encoding: 'utf8' });
     return `${stdout}\n${stderr}`;
 }
 /**
@@ -3039,6 +3041,8 @@ function sameRelease(material, want, digest) {
         m.backend === want.backend &&
         m.os === want.os &&
         m.arch === want.arch &&
+        // The catalog is input: the newest-CUDA sort reads this as a version string.
+        (m.cudaVersion === undefined || m.cudaVersion === null || typeof m.cudaVersion === 'string') &&
         (digest === undefined || m.digest === digest));
 }
 
@@ -3236,12 +3240,16 @@ function writeFullySync(fd, data, position) {
  */
 class WriteBehind {
     handle;
+    file;
     every;
     pending = 0;
     flushing;
     failure;
-    constructor(handle, every = 64 * 2 ** 20) {
+    constructor(handle, 
+    /** The file's path, for the message of a write that failed. */
+    file, every = 64 * 2 ** 20) {
         this.handle = handle;
+        this.file = file;
         this.every = every;
     }
     wrote(bytes) {
@@ -3254,12 +3262,17 @@ class WriteBehind {
             .catch((error) => void (this.failure ??= error))
             .finally(() => (this.flushing = undefined));
     }
-    /** The file on disk: the flush under way, then an fsync; what a flush met is thrown here. */
+    /** The file on disk: the flush under way, then an fsync; what a flush met is thrown here, as a write's failure is. */
     async sync() {
-        await this.flushing;
-        if (this.failure !== undefined)
-            throw this.failure;
-        await this.handle.sync();
+        try {
+            await this.flushing;
+            if (this.failure !== undefined)
+                throw this.failure;
+            await this.handle.sync();
+        }
+        catch (error) {
+            throw isLocalWriteFailure(error) ? await localWriteError(error, this.file, undefined) : error;
+        }
     }
 }
 
@@ -3707,8 +3720,11 @@ async function extract(reader, dest, limits) {
             // 'wx': never through an existing file or link; only the execute bits are taken from the archive.
             const handle = await external_node_fs_.promises.open(destOf(rel), 'wx', mode & 0o111 ? 0o755 : 0o644);
             try {
-                for await (const piece of reader.pieces(size))
-                    await written(destOf(rel), () => handle.write(piece));
+                let at = 0;
+                for await (const piece of reader.pieces(size)) {
+                    await written(destOf(rel), () => writeFully(handle, piece, at));
+                    at += piece.length;
+                }
             }
             finally {
                 await handle.close();
@@ -3807,7 +3823,11 @@ async function installRelease(store, material, sizes, timeoutMs) {
         const main = { file: material, size: sizes.asset, archive: external_node_path_default().join(work, 'archive.tar.gz') };
         const runtime = material.runtime ? { file: material.runtime, size: sizes.runtime ?? 0, archive: external_node_path_default().join(work, 'runtime.tar.gz') } : undefined;
         const fetches = runtime ? [main, runtime] : [main];
-        await Promise.all(fetches.map((f) => downloadAsset({ url: f.file.url, dest: f.archive, label: f.file.asset, size: f.size, digest: f.file.digest, timeoutMs })));
+        // allSettled: when one download fails, the other ends before `finally` removes the directory it writes into.
+        const settled = await Promise.allSettled(fetches.map((f) => downloadAsset({ url: f.file.url, dest: f.archive, label: f.file.asset, size: f.size, digest: f.file.digest, timeoutMs })));
+        const failed = settled.find((s) => s.status === 'rejected');
+        if (failed)
+            throw failed.reason;
         const extract = async (f, dest) => {
             await external_node_fs_.promises.mkdir(dest, { recursive: true });
             const tree = await extractTarGz(f.archive, dest).catch((error) => {
@@ -3857,10 +3877,44 @@ async function moveBeside(from, bin, tree, clash) {
         await external_node_fs_.promises.rename(external_node_path_default().join(from, name), external_node_path_default().join(bin, name));
 }
 
+;// CONCATENATED MODULE: ./src/util/git-ref.ts
+// The rules of `git check-ref-format` (with --allow-onelevel), plus no leading '-', so that a ref can never be
+// read as an option by git or smuggle in a path. Returns why a name is not a valid ref, or undefined.
+function gitRefProblem(ref) {
+    if (ref.length === 0)
+        return 'it is empty';
+    if (ref.startsWith('-'))
+        return "it starts with '-'";
+    if (/[\x00-\x20\x7f]/.test(ref))
+        return 'it has a space or a control character';
+    const bad = /[~^:?*[\\]/.exec(ref);
+    if (bad)
+        return `it has '${bad[0]}'`;
+    if (ref.includes('..'))
+        return "it has '..'";
+    if (ref.includes('@{'))
+        return "it has '@{'";
+    if (ref === '@')
+        return "it is '@'";
+    if (ref.startsWith('/') || ref.endsWith('/') || ref.includes('//'))
+        return "it has an empty component ('/' at an end or '//')";
+    if (ref.endsWith('.'))
+        return "it ends with '.'";
+    for (const component of ref.split('/')) {
+        if (component.startsWith('.'))
+            return "a component starts with '.'";
+        if (component.endsWith('.lock'))
+            return "a component ends with '.lock'";
+    }
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/engine/release/tags.ts
 // The tags that point at a commit, from `git ls-remote --tags` of llama-cpp-repo: one request, whatever the number of
 // tags, and no API rate limit spent. llama.cpp tags every build of master `bNNNN` (these releases carry the archives)
 // and some commits also with a semver tag (whose release may carry none), so the build tags come first.
+
+
 
 
 
@@ -3879,15 +3933,14 @@ function tagsPointingAt(lsRemote, commit) {
         else
             direct.set(ref, sha);
     }
-    // A name git itself would refuse (control characters, spaces, ~^:?*[\) is no release tag: it is never shown or asked.
-    // eslint-disable-next-line no-control-regex
-    const tags = [...direct.keys()].filter((tag) => (peeled.get(tag) ?? direct.get(tag)) === commit && !/[\x00-\x20\x7f~^:?*[\\]/.test(tag));
+    // A name git itself would refuse (gitRefProblem) is no release tag: it is never shown or asked.
+    const tags = [...direct.keys()].filter((tag) => (peeled.get(tag) ?? direct.get(tag)) === commit && gitRefProblem(tag) === undefined);
     const build = (tag) => (/^b(\d+)$/.exec(tag) ? Number(tag.slice(1)) : -1);
     return tags.sort((a, b) => build(b) - build(a) || a.localeCompare(b));
 }
 async function tagsAt(git, repo, commit) {
     const remote = gitRemote(repo);
-    const result = await run(git, ['ls-remote', '--tags', remote.url], { silent: true, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', ...remote.env } });
+    const result = await run(git, ['ls-remote', '--tags', remote.url], { silent: true, env: { ...jobEnv(process.env), GIT_TERMINAL_PROMPT: '0', ...remote.env } });
     if (result.code !== 0)
         throw new errors/* EngineError */.NJ(`git ls-remote --tags ${remote.display} failed (exit code ${result.code}):\n${redactValue(result.tail)}`);
     return tagsPointingAt(result.stdout, commit);
@@ -4037,10 +4090,11 @@ class RefusedReleases {
         const [boot, ldCache] = await Promise.all([remembered_output_bootId(), identity('/etc/ld.so.cache')]);
         records[`${external_node_os_default().hostname()} ${key}`] = { host: external_node_os_default().hostname(), boot, ldCache, reason: reason.slice(0, 2000), at: new Date().toISOString() };
         const kept = Object.entries(records).sort(([, a], [, b]) => b.at.localeCompare(a.at)).slice(0, MAX_RECORDS);
-        await writeFileAtomic(this.file, `${JSON.stringify({ version: 1, refused: Object.fromEntries(kept) }, null, 1)}\n`);
+        // Only a saving: a full disk or a read-only cache-dir must not turn "build instead" into a failed step.
+        await writeFileAtomic(this.file, `${JSON.stringify({ version: 1, refused: Object.fromEntries(kept) }, null, 1)}\n`).catch(() => undefined);
     }
     async read() {
-        const file = FileSchema.safeParse(parseJson((await readSmallFile(this.file, 2 ** 20)) ?? ''));
+        const file = FileSchema.safeParse(parseJson((await readSmallFile(this.file, 2 ** 20).catch(() => undefined)) ?? ''));
         const records = {};
         for (const [key, value] of Object.entries(file.success ? file.data.refused : {})) {
             const record = RefusalSchema.safeParse(value);
@@ -4061,7 +4115,6 @@ class RefusedReleases {
 // is said in the log and the engine is built instead; with engine-source release it fails the step. A download that
 // does not match its digest, or an archive that tries to leave its folder, fails the step in both. An archive whose
 // engine did not run here is remembered, so that later runs build without downloading it again.
-
 
 
 
@@ -5386,38 +5439,6 @@ function hfCacheLocation(env, homeDir) {
     return { root, alsoLookIn: root === hub ? [] : [hub] };
 }
 
-;// CONCATENATED MODULE: ./src/util/git-ref.ts
-// The rules of `git check-ref-format` (with --allow-onelevel), plus no leading '-', so that a ref can never be
-// read as an option by git or smuggle in a path. Returns why a name is not a valid ref, or undefined.
-function gitRefProblem(ref) {
-    if (ref.length === 0)
-        return 'it is empty';
-    if (ref.startsWith('-'))
-        return "it starts with '-'";
-    if (/[\x00-\x20\x7f]/.test(ref))
-        return 'it has a space or a control character';
-    const bad = /[~^:?*[\\]/.exec(ref);
-    if (bad)
-        return `it has '${bad[0]}'`;
-    if (ref.includes('..'))
-        return "it has '..'";
-    if (ref.includes('@{'))
-        return "it has '@{'";
-    if (ref === '@')
-        return "it is '@'";
-    if (ref.startsWith('/') || ref.endsWith('/') || ref.includes('//'))
-        return "it has an empty component ('/' at an end or '//')";
-    if (ref.endsWith('.'))
-        return "it ends with '.'";
-    for (const component of ref.split('/')) {
-        if (component.startsWith('.'))
-            return "a component starts with '.'";
-        if (component.endsWith('.lock'))
-            return "a component ends with '.lock'";
-    }
-    return undefined;
-}
-
 ;// CONCATENATED MODULE: ./src/util/invalid.ts
 /** Thrown by pure parsers: `expected` says what a valid value looks like; the input parser adds name and value. */
 class Invalid extends Error {
@@ -6209,7 +6230,7 @@ async function downloadFile(plan) {
     let furthest = 0;
     let first;
     const progress = new ProgressReporter(plan.label, plan.expectedSize, (line) => lib_core/* info */.pq(line));
-    const writeBehind = new WriteBehind(handle);
+    const writeBehind = new WriteBehind(handle, plan.dest);
     const young = new YoungCollection();
     const restart = async () => {
         await handle.truncate(0);
@@ -6418,7 +6439,7 @@ async function downloadInRanges(plan, size, connections) {
         lib_core/* info */.pq(`${plan.label}: ${formatBytes(size)} over ${connections} connections, in ${ranges.length} ranges of ${formatBytes(rangeLength(ranges[0]))} down to ${formatBytes(rangeLength(ranges.at(-1)))}`);
         hasher = orderedHasher(plan.dest, plan.hashMode);
         const fetcher = new RangeFetcher(plan, handle, probe, size, stop.signal, new ProgressReporter(plan.label, size, (line) => lib_core/* info */.pq(line)));
-        const writeBehind = new WriteBehind(handle);
+        const writeBehind = new WriteBehind(handle, plan.dest);
         let next = 1;
         let prefix = 0;
         const finished = (range) => {
@@ -7132,7 +7153,10 @@ async function newBlobTemp(blobs, locks, hex) {
         },
     };
 }
-/** Removes this action's temporary files (and their lock files) whose writer is gone; nothing else. */
+/**
+ * Removes this action's temporary files (and their lock files) whose writer is gone; nothing else. Cleaning up is a
+ * courtesy: one that cannot be removed (another user's, in a shared cache) is left, never a reason to fail.
+ */
 async function removeDeadTemps(blobs, locks) {
     const lockNames = new Set(await external_node_fs_.promises.readdir(locks).catch(() => []));
     for (const name of await external_node_fs_.promises.readdir(blobs)) {
@@ -7143,13 +7167,13 @@ async function removeDeadTemps(blobs, locks) {
             const lock = external_node_path_default().join(locks, name + LOCK_SUFFIX);
             if (await lockLives(lock))
                 continue;
-            await external_node_fs_.promises.rm(temp, { force: true });
+            await external_node_fs_.promises.rm(temp, { force: true }).catch(() => undefined);
             await external_node_fs_.promises.rm(lock, { force: true }).catch(() => undefined);
         }
         else {
             const stat = await external_node_fs_.promises.lstat(temp).catch(() => undefined);
             if (stat && Date.now() - stat.mtimeMs > UNLOCKED_TEMP_IDLE_MS)
-                await external_node_fs_.promises.rm(temp, { force: true });
+                await external_node_fs_.promises.rm(temp, { force: true }).catch(() => undefined);
         }
     }
     // Lock files without a temporary file: a writer killed between the two, or one about to create it.
@@ -7163,7 +7187,7 @@ async function removeDeadTemps(blobs, locks) {
         // createLockedFile's own temporary name, left when its writer died before renaming it.
         const stat = await external_node_fs_.promises.lstat(file).catch(() => undefined);
         if (stat?.isFile() && isStaleTemp(name, stat.mtimeMs))
-            await external_node_fs_.promises.rm(file, { force: true });
+            await external_node_fs_.promises.rm(file, { force: true }).catch(() => undefined);
     }
 }
 /** Whether the writer that holds lock file `file` lives; a link or anything but a file there is no lock of ours. */
@@ -8306,20 +8330,16 @@ function phaseTimes() {
 ;// CONCATENATED MODULE: ./src/server/features.ts
 // What a llama-server binary can be told: its --help lists its flags (older builds lack --fit, for one, and would
 // refuse to start when given it).
-
-
-
-const features_execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
 /** Whether `help` (llama-server --help) lists `flag`, as `-fit, --fit [on|off]` lists --fit. Pure. */
 function helpListsFlag(help, flag) {
     const escaped = flag.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     return new RegExp(`(^|[\\s,])${escaped}(?=[\\s,=]|$)`, 'm').test(help);
 }
-/** Which of `flags` the binary at `binary` knows (one read of its help); none when its help cannot be read. */
-async function serverKnownFlags(binary, flags) {
+/** Which of `flags` the binary knows, from `help` (its --help, however it is had); none when that fails. */
+async function serverKnownFlags(help, flags) {
     try {
-        const { stdout, stderr } = await features_execFileAsync(binary, ['--help'], { env: jobEnv(process.env), timeout: 60_000, encoding: 'utf8', maxBuffer: 16 * 2 ** 20 });
-        return new Set(flags.filter((flag) => helpListsFlag(`${stdout}\n${stderr}`, flag)));
+        const text = await help();
+        return new Set(flags.filter((flag) => helpListsFlag(text, flag)));
     }
     catch {
         return new Set();
@@ -8492,6 +8512,13 @@ function launchServer(binary, argv, env, logPath, inherit = []) {
 
 ;// CONCATENATED MODULE: ./src/server/log-tail.ts
 
+/**
+ * At --log-verbosity 4 (which the GPU placement asks for) llama-server logs `api_keys: ****` and the key's last
+ * characters, which the runner's mask of the whole key does not cover. Pure.
+ */
+function redactKeyTail(text) {
+    return text.replace(/(api_keys: \*{4})[^\s]*/g, '$1(redacted)');
+}
 /** The last `lines` lines of a log, read from its end (a long-running server's log can be large). */
 async function logTail(file, lines) {
     let handle;
@@ -8507,7 +8534,7 @@ async function logTail(file, lines) {
         const buffer = Buffer.alloc(length);
         await handle.read(buffer, 0, length, size - length);
         const text = buffer.toString('utf8').replace(/\n+$/, '');
-        return text.split('\n').slice(-lines).join('\n');
+        return redactKeyTail(text.split('\n').slice(-lines).join('\n'));
     }
     finally {
         await handle.close();
@@ -8814,6 +8841,8 @@ function escapeHtml(text) {
 
 
 
+
+
 // performance.mark()s name the points of the warm path that `npm run bench` breaks the step's time down by.
 const mark = (name) => performance.mark(`setup-llama-server:${name}`);
 async function main_run() {
@@ -8844,7 +8873,10 @@ async function main_run() {
         if (inputs.start) {
             // GPUs (gpu/): chosen, split and leased against the host's other jobs; the lease goes to the server.
             // What the server can be told (its --help): llama.cpp's own fit, and the log level that shows its allocations.
-            const known = engine.backend === 'cpu' ? new Set() : await serverKnownFlags(engine.path, ['--fit', LOG_VERBOSITY_FLAG]);
+            // --help remembered like --version, beside the engines: a warm run does not start the binary (and its GPU
+            // libraries) to read it again.
+            const help = () => engineOutput(engine.path, ['--help'], new EngineStore(inputs.cacheDir).outputs, inputs.verify);
+            const known = engine.backend === 'cpu' ? new Set() : await serverKnownFlags(help, ['--fit', LOG_VERBOSITY_FLAG]);
             const serverFlags = { serverFits: known.has('--fit'), serverVerbosity: known.has(LOG_VERBOSITY_FLAG) };
             const placed = await timed('place (GPUs)', () => placeServer({ backend: engine.backend, provisioningMode: engine.provisioningMode, enginePath: engine.path, ...serverFlags, inputs, model, gpus }));
             placement = placed.placement;

@@ -1162,6 +1162,13 @@ function programOf(app) {
 
 ;// CONCATENATED MODULE: ./src/server/log-tail.ts
 
+/**
+ * At --log-verbosity 4 (which the GPU placement asks for) llama-server logs `api_keys: ****` and the key's last
+ * characters, which the runner's mask of the whole key does not cover. Pure.
+ */
+function redactKeyTail(text) {
+    return text.replace(/(api_keys: \*{4})[^\s]*/g, '$1(redacted)');
+}
 /** The last `lines` lines of a log, read from its end (a long-running server's log can be large). */
 async function logTail(file, lines) {
     let handle;
@@ -1177,7 +1184,7 @@ async function logTail(file, lines) {
         const buffer = Buffer.alloc(length);
         await handle.read(buffer, 0, length, size - length);
         const text = buffer.toString('utf8').replace(/\n+$/, '');
-        return text.split('\n').slice(-lines).join('\n');
+        return redactKeyTail(text.split('\n').slice(-lines).join('\n'));
     }
     finally {
         await handle.close();

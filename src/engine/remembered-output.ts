@@ -10,6 +10,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { z } from 'zod'
 import { writeFileAtomic } from '../util/atomic-write.js'
+import { jobEnv } from '../util/child-env.js'
 import { fileIdentity } from '../util/file-identity.js'
 
 const execFileAsync = promisify(execFile)
@@ -162,7 +163,8 @@ async function identities(files: string[]): Promise<[string, string][]> {
 }
 
 async function run(program: string, args: string[], timeoutMs: number): Promise<string> {
-  const { stdout, stderr } = await execFileAsync(program, args, { timeout: timeoutMs, encoding: 'utf8' })
+  // The job's environment, not the action's inputs (tokens): the program may come from a downloaded archive.
+  const { stdout, stderr } = await execFileAsync(program, args, { env: jobEnv(process.env), timeout: timeoutMs, encoding: 'utf8' })
   return `${stdout}\n${stderr}`
 }
 

@@ -70,7 +70,7 @@ export async function downloadFile(plan: DownloadPlan): Promise<Downloaded> {
   let furthest = 0
   let first: Validators | undefined
   const progress = new ProgressReporter(plan.label, plan.expectedSize, (line) => core.info(line))
-  const writeBehind = new WriteBehind(handle)
+  const writeBehind = new WriteBehind(handle, plan.dest)
   const young = new YoungCollection()
   const restart = async () => {
     await handle.truncate(0)

@@ -44,7 +44,10 @@ export async function newBlobTemp(blobs: string, locks: string, hex: string): Pr
   }
 }
 
-/** Removes this action's temporary files (and their lock files) whose writer is gone; nothing else. */
+/**
+ * Removes this action's temporary files (and their lock files) whose writer is gone; nothing else. Cleaning up is a
+ * courtesy: one that cannot be removed (another user's, in a shared cache) is left, never a reason to fail.
+ */
 export async function removeDeadTemps(blobs: string, locks: string): Promise<void> {
   const lockNames = new Set(await fs.readdir(locks).catch(() => [] as string[]))
   for (const name of await fs.readdir(blobs)) {
@@ -53,11 +56,11 @@ export async function removeDeadTemps(blobs: string, locks: string): Promise<voi
     if (lockNames.delete(name + LOCK_SUFFIX)) {
       const lock = path.join(locks, name + LOCK_SUFFIX)
       if (await lockLives(lock)) continue
-      await fs.rm(temp, { force: true })
+      await fs.rm(temp, { force: true }).catch(() => undefined)
       await fs.rm(lock, { force: true }).catch(() => undefined)
     } else {
       const stat = await fs.lstat(temp).catch(() => undefined)
-      if (stat && Date.now() - stat.mtimeMs > UNLOCKED_TEMP_IDLE_MS) await fs.rm(temp, { force: true })
+      if (stat && Date.now() - stat.mtimeMs > UNLOCKED_TEMP_IDLE_MS) await fs.rm(temp, { force: true }).catch(() => undefined)
     }
   }
   // Lock files without a temporary file: a writer killed between the two, or one about to create it.
@@ -69,7 +72,7 @@ export async function removeDeadTemps(blobs: string, locks: string): Promise<voi
     }
     // createLockedFile's own temporary name, left when its writer died before renaming it.
     const stat = await fs.lstat(file).catch(() => undefined)
-    if (stat?.isFile() && isStaleTemp(name, stat.mtimeMs)) await fs.rm(file, { force: true })
+    if (stat?.isFile() && isStaleTemp(name, stat.mtimeMs)) await fs.rm(file, { force: true }).catch(() => undefined)
   }
 }
 

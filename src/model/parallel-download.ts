@@ -105,7 +105,7 @@ async function downloadInRanges(plan: ModelDownloadPlan, size: number, connectio
     core.info(`${plan.label}: ${formatBytes(size)} over ${connections} connections, in ${ranges.length} ranges of ${formatBytes(rangeLength(ranges[0] as Range))} down to ${formatBytes(rangeLength(ranges.at(-1) as Range))}`)
     hasher = orderedHasher(plan.dest, plan.hashMode)
     const fetcher = new RangeFetcher(plan, handle, probe, size, stop.signal, new ProgressReporter(plan.label, size, (line) => core.info(line)))
-    const writeBehind = new WriteBehind(handle)
+    const writeBehind = new WriteBehind(handle, plan.dest)
     let next = 1
     let prefix = 0
     const finished = (range: Range) => {

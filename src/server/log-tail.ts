@@ -1,5 +1,13 @@
 import { promises as fs } from 'node:fs'
 
+/**
+ * At --log-verbosity 4 (which the GPU placement asks for) llama-server logs `api_keys: ****` and the key's last
+ * characters, which the runner's mask of the whole key does not cover. Pure.
+ */
+export function redactKeyTail(text: string): string {
+  return text.replace(/(api_keys: \*{4})[^\s]*/g, '$1(redacted)')
+}
+
 /** The last `lines` lines of a log, read from its end (a long-running server's log can be large). */
 export async function logTail(file: string, lines: number): Promise<string> {
   let handle: fs.FileHandle
@@ -14,7 +22,7 @@ export async function logTail(file: string, lines: number): Promise<string> {
     const buffer = Buffer.alloc(length)
     await handle.read(buffer, 0, length, size - length)
     const text = buffer.toString('utf8').replace(/\n+$/, '')
-    return text.split('\n').slice(-lines).join('\n')
+    return redactKeyTail(text.split('\n').slice(-lines).join('\n'))
   } finally {
     await handle.close()
   }

@@ -103,6 +103,8 @@ export class WriteBehind {
 
   constructor(
     private readonly handle: fs.FileHandle,
+    /** The file's path, for the message of a write that failed. */
+    private readonly file: string,
     private readonly every = 64 * 2 ** 20,
   ) {}
 
@@ -116,10 +118,14 @@ export class WriteBehind {
       .finally(() => (this.flushing = undefined))
   }
 
-  /** The file on disk: the flush under way, then an fsync; what a flush met is thrown here. */
+  /** The file on disk: the flush under way, then an fsync; what a flush met is thrown here, as a write's failure is. */
   async sync(): Promise<void> {
-    await this.flushing
-    if (this.failure !== undefined) throw this.failure
-    await this.handle.sync()
+    try {
+      await this.flushing
+      if (this.failure !== undefined) throw this.failure
+      await this.handle.sync()
+    } catch (error) {
+      throw isLocalWriteFailure(error) ? await localWriteError(error, this.file, undefined) : error
+    }
   }
 }

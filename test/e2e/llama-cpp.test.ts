@@ -8,10 +8,13 @@ import { existsSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync
 import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { EngineStore } from '../../src/engine/store.js'
+import { engineOutput } from '../../src/engine/version.js'
 import { estimateVram, memoryArgs } from '../../src/gpu/estimate.js'
 import { fitParamsArgv, parseFitPrint } from '../../src/gpu/fit-params.js'
-import { ALLOCATION_LOG_ARGS, parseServerLog } from '../../src/gpu/server-log.js'
+import { ALLOCATION_LOG_ARGS, LOG_VERBOSITY_FLAG, parseServerLog } from '../../src/gpu/server-log.js'
 import { readGgufInfo } from '../../src/model/gguf.js'
+import { serverKnownFlags } from '../../src/server/features.js'
 import { writeHeaderOnlyModel } from '../support/gguf-writer.js'
 import { handoffSchemaErrors } from '../support/handoff-schema.js'
 import { HubServer, sha256 } from '../support/hub-server.js'
@@ -139,6 +142,9 @@ describe('the server lifecycle, with the real llama-server built above', () => {
     // llama.cpp v0.5.0 writes its buffer and n_ctx lines at trace level only.
     const run = await serve(cacheDir, { parallel: '2', 'server-args': ALLOCATION_LOG_ARGS.join(' ') })
     expect(run.errors).toEqual([])
+    // The flags main looks for in the real build's --help, read as main reads it (remembered beside the engines).
+    const help = () => engineOutput(run.outputs['engine-path'] as string, ['--help'], new EngineStore(cacheDir).outputs, 'quick')
+    expect([...(await serverKnownFlags(help, ['--fit', LOG_VERBOSITY_FLAG, '--no-such-flag']))].sort()).toEqual(['--fit', LOG_VERBOSITY_FLAG].sort())
     const modelPath = run.outputs['model-path'] as string
     const fitParams = path.join(path.dirname(run.outputs['engine-path'] as string), 'llama-fit-params')
     // A cpu build projects onto the host alone: one `Host <model> <context> <compute>` line (MiB), no GPU line.

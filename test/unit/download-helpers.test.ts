@@ -86,7 +86,7 @@ describe('WriteBehind', () => {
 
   it('below its step it flushes nothing: the final sync is the first system call', async () => {
     await closedHandle(async (handle) => {
-      const writeBehind = new WriteBehind(handle, 4)
+      const writeBehind = new WriteBehind(handle, 'model.gguf', 4)
       writeBehind.wrote(3)
       await expect(writeBehind.sync()).rejects.toMatchObject({ code: 'EBADF', syscall: 'fsync' })
     })
@@ -94,7 +94,7 @@ describe('WriteBehind', () => {
 
   it('at its step it flushes (fdatasync), and what the flush met fails the final sync', async () => {
     await closedHandle(async (handle) => {
-      const writeBehind = new WriteBehind(handle, 4)
+      const writeBehind = new WriteBehind(handle, 'model.gguf', 4)
       writeBehind.wrote(3)
       writeBehind.wrote(1)
       await expect(writeBehind.sync()).rejects.toMatchObject({ code: 'EBADF', syscall: 'fdatasync' })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { httpUrl, localAddress, serverArgv } from '../../src/server/argv.js'
+import { redactKeyTail } from '../../src/server/log-tail.js'
 import { serverEnv } from '../../src/server/start.js'
 
 describe('serverArgv', () => {
@@ -40,5 +41,14 @@ describe('serverEnv', () => {
     const job = { PATH: '/bin', LLAMA_ARG_CPU_MOE: '1', LLAMA_ARG_N_CPU_MOE: '8', LLAMA_ARG_N_CPU_FFN: '2', LLAMA_ARG_OVERRIDE_TENSOR: 'exps=CPU', LLAMA_ARG_SPEC_DRAFT_CPU_MOE: '1', LLAMA_ARG_SPEC_DRAFT_N_CPU_MOE: '2', LLAMA_ARG_THREADS: '4' }
     expect(serverEnv(job, undefined, true)).toEqual({ PATH: '/bin', LLAMA_ARG_THREADS: '4' })
     expect(serverEnv(job, undefined, false)).toEqual(job)
+  })
+})
+
+describe('redactKeyTail', () => {
+  it("hides the API key's last characters that llama-server logs at verbosity 4, and nothing else", () => {
+    // The line as the pinned llama.cpp writes it (tools/server/server-http.cpp: SRV_TRC("api_keys: ****%s\n", ...)).
+    const log = 'srv          init: api_keys: ****x9Qz\nsrv    load_model: loading model'
+    expect(redactKeyTail(log)).toBe('srv          init: api_keys: ****(redacted)\nsrv    load_model: loading model')
+    expect(redactKeyTail('srv init: api_keys: 2 keys loaded')).toBe('srv init: api_keys: 2 keys loaded')
   })
 })

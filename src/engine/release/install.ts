@@ -33,7 +33,10 @@ export async function installRelease(store: EngineStore, material: ReleaseMateri
     const main: Fetch = { file: material, size: sizes.asset, archive: path.join(work, 'archive.tar.gz') }
     const runtime: Fetch | undefined = material.runtime ? { file: material.runtime, size: sizes.runtime ?? 0, archive: path.join(work, 'runtime.tar.gz') } : undefined
     const fetches = runtime ? [main, runtime] : [main]
-    await Promise.all(fetches.map((f) => downloadAsset({ url: f.file.url, dest: f.archive, label: f.file.asset, size: f.size, digest: f.file.digest, timeoutMs })))
+    // allSettled: when one download fails, the other ends before `finally` removes the directory it writes into.
+    const settled = await Promise.allSettled(fetches.map((f) => downloadAsset({ url: f.file.url, dest: f.archive, label: f.file.asset, size: f.size, digest: f.file.digest, timeoutMs })))
+    const failed = settled.find((s) => s.status === 'rejected')
+    if (failed) throw failed.reason
     const extract = async (f: Fetch, dest: string): Promise<ExtractedTree> => {
       await fs.mkdir(dest, { recursive: true })
       const tree = await extractTarGz(f.archive, dest).catch((error: unknown) => {

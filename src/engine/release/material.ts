@@ -53,6 +53,8 @@ export function sameRelease(material: unknown, want: Pick<ReleaseMaterial, 'repo
     m.backend === want.backend &&
     m.os === want.os &&
     m.arch === want.arch &&
+    // The catalog is input: the newest-CUDA sort reads this as a version string.
+    (m.cudaVersion === undefined || m.cudaVersion === null || typeof m.cudaVersion === 'string') &&
     (digest === undefined || m.digest === digest)
   )
 }

@@ -33,11 +33,12 @@ export class RefusedReleases {
     const [boot, ldCache] = await Promise.all([bootId(), identity('/etc/ld.so.cache')])
     records[`${os.hostname()} ${key}`] = { host: os.hostname(), boot, ldCache, reason: reason.slice(0, 2000), at: new Date().toISOString() }
     const kept = Object.entries(records).sort(([, a], [, b]) => b.at.localeCompare(a.at)).slice(0, MAX_RECORDS)
-    await writeFileAtomic(this.file, `${JSON.stringify({ version: 1, refused: Object.fromEntries(kept) }, null, 1)}\n`)
+    // Only a saving: a full disk or a read-only cache-dir must not turn "build instead" into a failed step.
+    await writeFileAtomic(this.file, `${JSON.stringify({ version: 1, refused: Object.fromEntries(kept) }, null, 1)}\n`).catch(() => undefined)
   }
 
   private async read(): Promise<Record<string, Refusal>> {
-    const file = FileSchema.safeParse(parseJson((await readSmallFile(this.file, 2 ** 20)) ?? ''))
+    const file = FileSchema.safeParse(parseJson((await readSmallFile(this.file, 2 ** 20).catch(() => undefined)) ?? ''))
     const records: Record<string, Refusal> = {}
     for (const [key, value] of Object.entries(file.success ? file.data.refused : {})) {
       const record = RefusalSchema.safeParse(value)

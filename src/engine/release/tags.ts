@@ -2,6 +2,8 @@
 // tags, and no API rate limit spent. llama.cpp tags every build of master `bNNNN` (these releases carry the archives)
 // and some commits also with a semver tag (whose release may carry none), so the build tags come first.
 import { EngineError } from '../../errors.js'
+import { jobEnv } from '../../util/child-env.js'
+import { gitRefProblem } from '../../util/git-ref.js'
 import { redactValue } from '../../util/redact.js'
 import { run } from '../../util/run.js'
 import { gitRemote } from '../git-remote.js'
@@ -17,16 +19,15 @@ export function tagsPointingAt(lsRemote: string, commit: string): string[] {
     if (ref.endsWith('^{}')) peeled.set(ref.slice(0, -3), sha)
     else direct.set(ref, sha)
   }
-  // A name git itself would refuse (control characters, spaces, ~^:?*[\) is no release tag: it is never shown or asked.
-  // eslint-disable-next-line no-control-regex
-  const tags = [...direct.keys()].filter((tag) => (peeled.get(tag) ?? direct.get(tag)) === commit && !/[\x00-\x20\x7f~^:?*[\\]/.test(tag))
+  // A name git itself would refuse (gitRefProblem) is no release tag: it is never shown or asked.
+  const tags = [...direct.keys()].filter((tag) => (peeled.get(tag) ?? direct.get(tag)) === commit && gitRefProblem(tag) === undefined)
   const build = (tag: string) => (/^b(\d+)$/.exec(tag) ? Number(tag.slice(1)) : -1)
   return tags.sort((a, b) => build(b) - build(a) || a.localeCompare(b))
 }
 
 export async function tagsAt(git: string, repo: string, commit: string): Promise<string[]> {
   const remote = gitRemote(repo)
-  const result = await run(git, ['ls-remote', '--tags', remote.url], { silent: true, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', ...remote.env } })
+  const result = await run(git, ['ls-remote', '--tags', remote.url], { silent: true, env: { ...jobEnv(process.env), GIT_TERMINAL_PROMPT: '0', ...remote.env } })
   if (result.code !== 0) throw new EngineError(`git ls-remote --tags ${remote.display} failed (exit code ${result.code}):\n${redactValue(result.tail)}`)
   return tagsPointingAt(result.stdout, commit)
 }

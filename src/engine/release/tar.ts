@@ -9,7 +9,7 @@
 import { constants, createReadStream, promises as fs } from 'node:fs'
 import path from 'node:path'
 import { createGunzip } from 'node:zlib'
-import { ensureFreeSpace, isLocalWriteFailure, localWriteError } from '../../util/disk.js'
+import { ensureFreeSpace, isLocalWriteFailure, localWriteError, writeFully } from '../../util/disk.js'
 import { childPath, fileNameProblem } from '../../util/safe-path.js'
 
 /** The archive is malformed or tries something no release archive needs. */
@@ -141,7 +141,7 @@ type Kind = 'dir' | 'file' | 'link'
  * What the gzip stream says it unpacks to: its trailer's ISIZE, the size modulo 2^32 (exact below 4 GiB). Only a
  * hint for the free-space check: a hostile archive may lie, and the limit is enforced on what is really written.
  */
-export async function gzipDeclaredSize(archive: string): Promise<number> {
+async function gzipDeclaredSize(archive: string): Promise<number> {
   const handle = await fs.open(archive, 'r')
   try {
     const { size } = await handle.stat()
@@ -266,7 +266,11 @@ async function extract(reader: ByteReader, dest: string, limits: ExtractLimits):
       // 'wx': never through an existing file or link; only the execute bits are taken from the archive.
       const handle = await fs.open(destOf(rel), 'wx', mode & 0o111 ? 0o755 : 0o644)
       try {
-        for await (const piece of reader.pieces(size)) await written(destOf(rel), () => handle.write(piece))
+        let at = 0
+        for await (const piece of reader.pieces(size)) {
+          await written(destOf(rel), () => writeFully(handle, piece, at))
+          at += piece.length
+        }
       } finally {
         await handle.close()
       }
