@@ -6375,16 +6375,19 @@ const MIN_RANGE = 2 ** 20;
 const MAX_RANGE = 64 * 2 ** 20;
 /**
  * The ranges of a file of `size` bytes, in order, as [start, end] (inclusive). Each is what is left divided by
- * the connections, between 1 and 64 MiB (guided self-scheduling): large ranges while much is left, so that a
+ * twice the connections, between 1 and 64 MiB (guided self-scheduling): large ranges while much is left, so that a
  * connection pays for a request (a round trip and the CDN's first byte) every 64 MiB, not every few; smaller and
  * smaller towards the end, so that the connections finish together rather than one of them fetching a last large
- * range alone. A last piece under 1 MiB goes with the range before it. Pure.
+ * range alone. Twice, not once: a range then takes about half the time left, so the ranges end in the order they
+ * start and no large one is still arriving at the end, while the connections fetched the bytes after it, which the
+ * in-order sha256 could only take after the last byte (with what is left over the connections alone, the hash of
+ * 2 GiB over loopback ended a median 0.33 s after the last byte; 0.10 s so). A last piece under 1 MiB goes with the range before it. Pure.
  */
 function planRanges(size, connections) {
     const ranges = [];
     for (let start = 0; start < size;) {
         const left = size - start;
-        let length = Math.min(MAX_RANGE, Math.max(MIN_RANGE, Math.ceil(left / connections)));
+        let length = Math.min(MAX_RANGE, Math.max(MIN_RANGE, Math.ceil(left / (2 * connections))));
         // What would be left after this range, if less than a range, goes with it.
         if (left - length < MIN_RANGE)
             length = left;

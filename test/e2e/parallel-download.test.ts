@@ -52,7 +52,7 @@ describe('several connections', () => {
     hub().perConnectionRate = 64 * 2 ** 20
     const run = await fetchModel({ model: m.ref })
     expect(run.errors).toEqual([])
-    expect(run.stdout).toMatch(/big-Q8_0\.gguf: 40\.0 MiB over 8 connections, in \d+ ranges of 5\.0 MiB down to /)
+    expect(run.stdout).toMatch(/big-Q8_0\.gguf: 40\.0 MiB over 8 connections, in \d+ ranges of 2\.5 MiB down to /)
     expect(readFileSync(run.outputs['model-path'] as string).equals(m.body)).toBe(true)
     expect(run.outputs['model-digest']).toBe(m.digest)
     // Every byte asked for exactly once, in closed ranges, each conditional on the blob's ETag.

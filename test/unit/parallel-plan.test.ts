@@ -36,9 +36,9 @@ describe('planRanges', () => {
     expect(ranges.at(-1)?.[1]).toBe(size - 1)
   })
 
-  it('starts with what is left over the connections, at most 64 MiB, and shrinks towards the end', () => {
-    expect(lengths(planRanges(4 * 2 ** 30, 8)).slice(0, 56)).toEqual(Array(56).fill(64 * MiB))
-    expect(lengths(planRanges(64 * MiB, 8))[0]).toBe(8 * MiB)
+  it('starts with what is left over twice the connections, at most 64 MiB, and shrinks towards the end', () => {
+    expect(lengths(planRanges(4 * 2 ** 30, 8)).slice(0, 49)).toEqual(Array(49).fill(64 * MiB))
+    expect(lengths(planRanges(64 * MiB, 8))[0]).toBe(4 * MiB)
     const sizes = lengths(planRanges(4 * 2 ** 30, 8))
     // Never larger than the range before, but for the last, which takes a remainder under 1 MiB.
     sizes.slice(0, -1).forEach((n, i) => i > 0 && expect(n).toBeLessThanOrEqual(sizes[i - 1] as number))
@@ -47,7 +47,18 @@ describe('planRanges', () => {
       expect(n).toBeGreaterThanOrEqual(MiB)
       expect(n).toBeLessThan(2 * MiB)
     }
-    expect(sizes).toHaveLength(95)
+    expect(sizes).toHaveLength(128)
+  })
+
+  it('no range is longer than half of what is left over the connections: it ends well before the ranges after it', () => {
+    // With the connections equally fast, a range of what is left over twice the connections takes half the time
+    // left; none is still arriving at the end, after the connections fetched the bytes behind it.
+    for (const [size, connections] of [[4 * 2 ** 30, 8], [2 * 2 ** 30 + 12345, 8], [300 * MiB, 3]] as const) {
+      for (const [start, end] of planRanges(size, connections)) {
+        const left = size - start
+        if (left >= 2 * MiB) expect(end + 1 - start).toBeLessThanOrEqual(Math.max(MiB, Math.ceil(left / (2 * connections))))
+      }
+    }
   })
 
   it('a file under 1 MiB is one range', () => {
