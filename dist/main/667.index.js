@@ -6379,9 +6379,9 @@ const MAX_RANGE = 64 * 2 ** 20;
  * connection pays for a request (a round trip and the CDN's first byte) every 64 MiB, not every few; smaller and
  * smaller towards the end, so that the connections finish together rather than one of them fetching a last large
  * range alone. Twice, not once: a range then takes about half the time left, so the ranges end in the order they
- * start and no large one is still arriving at the end, while the connections fetched the bytes after it, which the
- * in-order sha256 could only take after the last byte (with what is left over the connections alone, the hash of
- * 2 GiB over loopback ended a median 0.33 s after the last byte; 0.10 s so). A last piece under 1 MiB goes with the range before it. Pure.
+ * start, and no large one is still arriving at the end while the bytes after it wait for the in-order sha256
+ * (with what is left over the connections alone, the hash of 2 GiB over loopback ended a median 0.33 s after the
+ * last byte; now 0.10 s). A last piece under 1 MiB goes with the range before it. Pure.
  */
 function planRanges(size, connections) {
     const ranges = [];
