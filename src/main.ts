@@ -1,8 +1,6 @@
 // The main step: read the inputs, provision model and engine, place and start the server, hand it to the job.
 import * as core from '@actions/core'
-import { planEngine, provisionEngine } from './engine/provision.js'
-import { EngineStore } from './engine/store.js'
-import { engineOutput } from './engine/version.js'
+import { engineHelp, planEngine, provisionEngine } from './engine/provision.js'
 import { failStep } from './errors.js'
 import { placeServer, serverLoaded } from './gpu/job.js'
 import { gpusFor } from './gpu/nvidia-smi.js'
@@ -54,10 +52,7 @@ export async function run(): Promise<void> {
     if (inputs.start) {
       // GPUs (gpu/): chosen, split and leased against the host's other jobs; the lease goes to the server.
       // What the server can be told (its --help): llama.cpp's own fit, and the log level that shows its allocations.
-      // --help remembered like --version, beside the engines: a warm run does not start the binary (and its GPU
-      // libraries) to read it again.
-      const help = () => engineOutput(engine.path, ['--help'], new EngineStore(inputs.cacheDir).outputs, inputs.verify)
-      const known = engine.backend === 'cpu' ? new Set<string>() : await serverKnownFlags(help, ['--fit', LOG_VERBOSITY_FLAG])
+      const known = engine.backend === 'cpu' ? new Set<string>() : await serverKnownFlags(() => engineHelp(engine.path, inputs), ['--fit', LOG_VERBOSITY_FLAG])
       const serverFlags = { serverFits: known.has('--fit'), serverVerbosity: known.has(LOG_VERBOSITY_FLAG) }
       const placed = await timed('place (GPUs)', () => placeServer({ backend: engine.backend, provisioningMode: engine.provisioningMode, enginePath: engine.path, ...serverFlags, inputs, model, gpus }))
       placement = placed.placement

@@ -817,7 +817,7 @@ async function withLock(lockPath, what, fn) {
     // A lock dated in the future would never go stale: no holder refreshes a lock that far ahead.
     else if (planted && planted.mtimeMs > Date.now() + 60_000)
         (0,external_node_fs_.rmSync)(`${lockPath}.lock`, { recursive: true, force: true });
-    let waitingSince;
+    const wait = new LockWait(what, `${lockPath}.lock`);
     let release;
     for (;;) {
         try {
@@ -834,15 +834,11 @@ async function withLock(lockPath, what, fn) {
         catch (error) {
             if (error.code !== 'ELOCKED')
                 throw error;
-            if (waitingSince === undefined) {
-                waitingSince = Date.now();
-                lib_core/* info */.pq(`Waiting for ${oneLine(what)}: another job is working on it (lock ${lockPath}.lock)`);
-            }
+            wait.waiting();
             await (0,promises_.setTimeout)(250);
         }
     }
-    if (waitingSince !== undefined)
-        lib_core/* info */.pq(`Got ${what} after ${((Date.now() - waitingSince) / 1000).toFixed(1)} s`);
+    wait.got();
     try {
         return await fn();
     }
@@ -864,26 +860,45 @@ async function withExclusiveLock(lockPath, what, fn) {
     if (!handle)
         return await withLock(lockPath, what, fn);
     try {
-        let waitingSince;
+        const wait = new LockWait(what, `${lockPath}.flock`);
         for (;;) {
             // Blocks up to a second per try, so that the wait is not a spawn every few milliseconds.
-            const locked = await tryLock(handle.fd, waitingSince === undefined ? 0 : 1);
+            const locked = await tryLock(handle.fd, wait.started ? 1 : 0);
             if (locked === undefined)
                 return await withLock(lockPath, what, fn);
             if (locked)
                 break;
-            if (waitingSince === undefined) {
-                waitingSince = Date.now();
-                lib_core/* info */.pq(`Waiting for ${oneLine(what)}: another job is working on it (lock ${lockPath}.flock)`);
-            }
+            wait.waiting();
         }
-        if (waitingSince !== undefined)
-            lib_core/* info */.pq(`Got ${what} after ${((Date.now() - waitingSince) / 1000).toFixed(1)} s`);
+        wait.got();
         return await fn();
     }
     finally {
         // Closing the only descriptor of the open file releases the lock.
         await handle.close();
+    }
+}
+/** What a lock's waiter says: once when it starts waiting, and how long it waited when it got the lock. */
+class LockWait {
+    what;
+    lockFile;
+    since;
+    constructor(what, lockFile) {
+        this.what = what;
+        this.lockFile = lockFile;
+    }
+    get started() {
+        return this.since !== undefined;
+    }
+    waiting() {
+        if (this.since !== undefined)
+            return;
+        this.since = Date.now();
+        lib_core/* info */.pq(`Waiting for ${oneLine(this.what)}: another job is working on it (lock ${this.lockFile})`);
+    }
+    got() {
+        if (this.since !== undefined)
+            lib_core/* info */.pq(`Got ${oneLine(this.what)} after ${((Date.now() - this.since) / 1000).toFixed(1)} s`);
     }
 }
 function lstatOrUndefined(file) {
@@ -4409,6 +4424,7 @@ async function probeToolchain(env, outputs) {
 
 
 
+
 async function planEngine(inputs, gpus) {
     const store = new EngineStore(inputs.cacheDir);
     if (inputs.llamaServerPath !== undefined) {
@@ -4517,6 +4533,10 @@ async function restoreEngine(store, key) {
     await store.removeWorkDir(work);
     // Every file against the manifest, then --version from its final place; a bad entry is removed.
     return await store.find(key, 'full');
+}
+/** The engine's `--help`, remembered beside the engines like its --version: a warm run does not start it again. */
+async function engineHelp(binary, inputs) {
+    return await engineOutput(binary, ['--help'], new EngineStore(inputs.cacheDir).outputs, inputs.verify);
 }
 
 ;// CONCATENATED MODULE: ./src/gpu/leases.ts
@@ -8520,7 +8540,8 @@ function launchServer(binary, argv, env, logPath, inherit = []) {
  * characters, which the runner's mask of the whole key does not cover. Pure.
  */
 function redactKeyTail(text) {
-    return text.replace(/(api_keys: \*{4})[^\s]*/g, '$1(redacted)');
+    // To the end of the line: the key may hold spaces.
+    return text.replace(/(api_keys: \*{4})[^\n]*/g, '$1(redacted)');
 }
 /** The last `lines` lines of a log, read from its end (a long-running server's log can be large). */
 async function logTail(file, lines) {
@@ -8844,8 +8865,6 @@ function escapeHtml(text) {
 
 
 
-
-
 // performance.mark()s name the points of the warm path that `npm run bench` breaks the step's time down by.
 const mark = (name) => performance.mark(`setup-llama-server:${name}`);
 async function main_run() {
@@ -8876,10 +8895,7 @@ async function main_run() {
         if (inputs.start) {
             // GPUs (gpu/): chosen, split and leased against the host's other jobs; the lease goes to the server.
             // What the server can be told (its --help): llama.cpp's own fit, and the log level that shows its allocations.
-            // --help remembered like --version, beside the engines: a warm run does not start the binary (and its GPU
-            // libraries) to read it again.
-            const help = () => engineOutput(engine.path, ['--help'], new EngineStore(inputs.cacheDir).outputs, inputs.verify);
-            const known = engine.backend === 'cpu' ? new Set() : await serverKnownFlags(help, ['--fit', LOG_VERBOSITY_FLAG]);
+            const known = engine.backend === 'cpu' ? new Set() : await serverKnownFlags(() => engineHelp(engine.path, inputs), ['--fit', LOG_VERBOSITY_FLAG]);
             const serverFlags = { serverFits: known.has('--fit'), serverVerbosity: known.has(LOG_VERBOSITY_FLAG) };
             const placed = await timed('place (GPUs)', () => placeServer({ backend: engine.backend, provisioningMode: engine.provisioningMode, enginePath: engine.path, ...serverFlags, inputs, model, gpus }));
             placement = placed.placement;

@@ -1167,7 +1167,8 @@ function programOf(app) {
  * characters, which the runner's mask of the whole key does not cover. Pure.
  */
 function redactKeyTail(text) {
-    return text.replace(/(api_keys: \*{4})[^\s]*/g, '$1(redacted)');
+    // To the end of the line: the key may hold spaces.
+    return text.replace(/(api_keys: \*{4})[^\n]*/g, '$1(redacted)');
 }
 /** The last `lines` lines of a log, read from its end (a long-running server's log can be large). */
 async function logTail(file, lines) {

@@ -20,6 +20,7 @@ import { missingTools, missingToolsMessage } from './preflight.js'
 import type { ProvisionedEngine } from './provisioned.js'
 import { resolveCommit, type ResolvedRef } from './ref.js'
 import { EngineStore, MANIFEST, readManifest } from './store.js'
+import { engineOutput } from './version.js'
 import { provisionFromRelease } from './release/provision.js'
 import { probeToolchain, type Toolchain } from './toolchain.js'
 
@@ -132,4 +133,9 @@ async function restoreEngine(store: EngineStore, key: string) {
   await store.removeWorkDir(work)
   // Every file against the manifest, then --version from its final place; a bad entry is removed.
   return await store.find(key, 'full')
+}
+
+/** The engine's `--help`, remembered beside the engines like its --version: a warm run does not start it again. */
+export async function engineHelp(binary: string, inputs: Pick<EngineInputs, 'cacheDir' | 'verify'>): Promise<string> {
+  return await engineOutput(binary, ['--help'], new EngineStore(inputs.cacheDir).outputs, inputs.verify)
 }

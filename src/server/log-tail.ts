@@ -5,7 +5,8 @@ import { promises as fs } from 'node:fs'
  * characters, which the runner's mask of the whole key does not cover. Pure.
  */
 export function redactKeyTail(text: string): string {
-  return text.replace(/(api_keys: \*{4})[^\s]*/g, '$1(redacted)')
+  // To the end of the line: the key may hold spaces.
+  return text.replace(/(api_keys: \*{4})[^\n]*/g, '$1(redacted)')
 }
 
 /** The last `lines` lines of a log, read from its end (a long-running server's log can be large). */

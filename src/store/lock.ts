@@ -22,7 +22,7 @@ export async function withLock<T>(lockPath: string, what: string, fn: () => Prom
   if (planted && (planted.isSymbolicLink() || !planted.isDirectory())) unlinkSync(`${lockPath}.lock`)
   // A lock dated in the future would never go stale: no holder refreshes a lock that far ahead.
   else if (planted && planted.mtimeMs > Date.now() + 60_000) rmSync(`${lockPath}.lock`, { recursive: true, force: true })
-  let waitingSince: number | undefined
+  const wait = new LockWait(what, `${lockPath}.lock`)
   let release: () => Promise<void>
   for (;;) {
     try {
@@ -37,14 +37,11 @@ export async function withLock<T>(lockPath: string, what: string, fn: () => Prom
       break
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error
-      if (waitingSince === undefined) {
-        waitingSince = Date.now()
-        core.info(`Waiting for ${oneLine(what)}: another job is working on it (lock ${lockPath}.lock)`)
-      }
+      wait.waiting()
       await sleep(250)
     }
   }
-  if (waitingSince !== undefined) core.info(`Got ${what} after ${((Date.now() - waitingSince) / 1000).toFixed(1)} s`)
+  wait.got()
   try {
     return await fn()
   } finally {
@@ -65,22 +62,43 @@ export async function withExclusiveLock<T>(lockPath: string, what: string, fn: (
   const handle = await fs.open(`${lockPath}.flock`, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644).catch(() => undefined)
   if (!handle) return await withLock(lockPath, what, fn)
   try {
-    let waitingSince: number | undefined
+    const wait = new LockWait(what, `${lockPath}.flock`)
     for (;;) {
       // Blocks up to a second per try, so that the wait is not a spawn every few milliseconds.
-      const locked = await tryLock(handle.fd, waitingSince === undefined ? 0 : 1)
+      const locked = await tryLock(handle.fd, wait.started ? 1 : 0)
       if (locked === undefined) return await withLock(lockPath, what, fn)
       if (locked) break
-      if (waitingSince === undefined) {
-        waitingSince = Date.now()
-        core.info(`Waiting for ${oneLine(what)}: another job is working on it (lock ${lockPath}.flock)`)
-      }
+      wait.waiting()
     }
-    if (waitingSince !== undefined) core.info(`Got ${what} after ${((Date.now() - waitingSince) / 1000).toFixed(1)} s`)
+    wait.got()
     return await fn()
   } finally {
     // Closing the only descriptor of the open file releases the lock.
     await handle.close()
+  }
+}
+
+/** What a lock's waiter says: once when it starts waiting, and how long it waited when it got the lock. */
+class LockWait {
+  private since: number | undefined
+
+  constructor(
+    private readonly what: string,
+    private readonly lockFile: string,
+  ) {}
+
+  get started(): boolean {
+    return this.since !== undefined
+  }
+
+  waiting(): void {
+    if (this.since !== undefined) return
+    this.since = Date.now()
+    core.info(`Waiting for ${oneLine(this.what)}: another job is working on it (lock ${this.lockFile})`)
+  }
+
+  got(): void {
+    if (this.since !== undefined) core.info(`Got ${oneLine(this.what)} after ${((Date.now() - this.since) / 1000).toFixed(1)} s`)
   }
 }
 

@@ -8,8 +8,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync
 import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { EngineStore } from '../../src/engine/store.js'
-import { engineOutput } from '../../src/engine/version.js'
+import { engineHelp } from '../../src/engine/provision.js'
 import { estimateVram, memoryArgs } from '../../src/gpu/estimate.js'
 import { fitParamsArgv, parseFitPrint } from '../../src/gpu/fit-params.js'
 import { ALLOCATION_LOG_ARGS, LOG_VERBOSITY_FLAG, parseServerLog } from '../../src/gpu/server-log.js'
@@ -143,7 +142,7 @@ describe('the server lifecycle, with the real llama-server built above', () => {
     const run = await serve(cacheDir, { parallel: '2', 'server-args': ALLOCATION_LOG_ARGS.join(' ') })
     expect(run.errors).toEqual([])
     // The flags main looks for in the real build's --help, read as main reads it (remembered beside the engines).
-    const help = () => engineOutput(run.outputs['engine-path'] as string, ['--help'], new EngineStore(cacheDir).outputs, 'quick')
+    const help = () => engineHelp(run.outputs['engine-path'] as string, { cacheDir, verify: 'quick' })
     expect([...(await serverKnownFlags(help, ['--fit', LOG_VERBOSITY_FLAG, '--no-such-flag']))].sort()).toEqual(['--fit', LOG_VERBOSITY_FLAG].sort())
     const modelPath = run.outputs['model-path'] as string
     const fitParams = path.join(path.dirname(run.outputs['engine-path'] as string), 'llama-fit-params')

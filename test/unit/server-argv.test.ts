@@ -50,5 +50,7 @@ describe('redactKeyTail', () => {
     const log = 'srv          init: api_keys: ****x9Qz\nsrv    load_model: loading model'
     expect(redactKeyTail(log)).toBe('srv          init: api_keys: ****(redacted)\nsrv    load_model: loading model')
     expect(redactKeyTail('srv init: api_keys: 2 keys loaded')).toBe('srv init: api_keys: 2 keys loaded')
+    // A key whose last four characters hold a space: nothing of them is left.
+    expect(redactKeyTail('srv init: api_keys: ****d e\nnext')).toBe('srv init: api_keys: ****(redacted)\nnext')
   })
 })

@@ -32,7 +32,6 @@ import { NoReleaseError, ReleaseLookup } from './lookup.js'
 import { compareVersions, releaseKey, sameRelease, type ReleaseMaterial } from './material.js'
 import { RefusedReleases } from './refused.js'
 
-
 /** The engine from a release archive, or undefined when auto should build instead (the log says why). */
 export async function provisionFromRelease(
   inputs: EngineInputs,
